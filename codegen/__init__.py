@@ -1,0 +1,1 @@
+"""hilkit code generator: IR, passes, memory planner, C emitter, build driver."""

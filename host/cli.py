@@ -1,0 +1,205 @@
+"""The `hilkit` command line. Every command has --help; bad input exits 2 with one clear line."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .errors import UsageError, user_errors
+
+DEFAULT_BOARD = "mps2-an386"
+
+
+def _console(stderr: bool = True):
+    from rich.console import Console
+    return Console(stderr=stderr)
+
+
+def _write_json(path: str, obj: dict) -> None:
+    """Write JSON atomically: a reader never sees half a file."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    tmp = p.with_name(p.name + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=2, sort_keys=False) + "\n")
+    tmp.replace(p)
+
+
+# ---------------------------------------------------------------- boards
+def cmd_boards(args) -> int:
+    from . import boards
+    rows = [b.summary() for b in boards.list_boards()]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    from rich.table import Table
+    t = Table(title="hilkit boards")
+    for col in ("id", "cpu", "runtime", "flash", "ram", "clock MHz", "QEMU"):
+        t.add_column(col)
+    for r in rows:
+        t.add_row(r["id"], r["cpu"], r["runtime"], _kib(r["flash_bytes"]), _kib(r["ram_bytes"]),
+                  str(r["clock_mhz"]), r["qemu"] or "-")
+    _console(stderr=False).print(t)
+    return 0
+
+
+def _kib(n) -> str:
+    if n is None:
+        return "-"
+    return f"{n / 1024 / 1024:.0f} MiB" if n >= 1 << 20 else f"{n / 1024:.0f} KiB"
+
+
+# ---------------------------------------------------------------- train
+def cmd_train(args) -> int:
+    from hilkit.models import recipes
+    if args.recipe not in recipes.RECIPES:
+        raise UsageError(f"unknown recipe {args.recipe!r}; choose one of: {', '.join(sorted(recipes.RECIPES))}")
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                  TextColumn("{task.fields[info]}"), TimeElapsedColumn(), console=_console(),
+                  transient=False) as prog:
+        task = prog.add_task(f"train {args.recipe}", total=None, info="")
+
+        def progress(epoch, n_epochs, loss, acc):
+            prog.update(task, total=n_epochs, completed=epoch, info=f"loss {loss:.4f}  acc {acc * 100:.1f} %")
+
+        kw = {"seed": args.seed, "progress": progress}
+        if args.epochs is not None:
+            kw["epochs"] = args.epochs
+        summary = recipes.RECIPES[args.recipe](args.output, **kw)
+    acc = summary.get("test_accuracy")
+    _console().print(f"wrote {args.output}: test accuracy {acc * 100:.2f} %, "
+                     f"{summary.get('train_seconds', 0):.1f} s")
+    if args.json:
+        _write_json(args.json, summary)
+    return 0
+
+
+# ---------------------------------------------------------------- compile
+def cmd_compile(args) -> int:
+    from . import compile as hk_compile
+    res = hk_compile.compile_model(args.model, args.board, args.output, exp=args.exp, build=not args.no_build)
+    c = _console(stderr=False)
+    bound = res.plan.lower_bound
+    over = (res.plan.arena_bytes / bound - 1) * 100 if bound else 0.0
+    c.print(f"{res.graph.name} -> {args.output} for {args.board} (exp={args.exp})")
+    c.print(f"  layers {len(res.graph.nodes)}, params {res.params}, MACs {res.macs}")
+    c.print(f"  arena {res.plan.arena_bytes} bytes, lifetime lower bound {bound} bytes (+{over:.1f} %)")
+    if res.image:
+        c.print(f"  image {res.image}")
+    c.print(f"  generate {res.gen_seconds * 1000:.0f} ms, build {res.build_seconds * 1000:.0f} ms")
+    return 0
+
+
+# ---------------------------------------------------------------- run
+def cmd_run(args) -> int:
+    from . import run as hk_run
+    report = hk_run.run(args.model, args.board, port=args.port, baud=args.baud, limit=args.limit,
+                        exp=args.exp, qemu=args.qemu, console=_console())
+    hk_run.print_report(report, _console(stderr=False))
+    if args.json:
+        _write_json(args.json, report)
+    if report["top1_agreement"] < args.min_agreement:
+        print(f"hilkit: top-1 agreement {report['top1_agreement']:.4f} is below --min-agreement "
+              f"{args.min_agreement}", file=sys.stderr)
+        return 1
+    return 0
+
+
+# ---------------------------------------------------------------- demo
+def cmd_demo(args) -> int:
+    from . import run as hk_run
+    report = hk_run.demo(args.board, workdir=args.workdir, console=_console())
+    hk_run.print_report(report, _console(stderr=False))
+    if args.json:
+        _write_json(args.json, report)
+    return 0 if report["top1_agreement"] >= 0.997 else 1
+
+
+# ---------------------------------------------------------------- bench
+def cmd_bench(args) -> int:
+    from . import bench
+    return bench.main(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="hilkit", description="Hardware-in-the-loop deployment kit for efficient "
+                                "neural networks on ARM boards (QEMU or real hardware).")
+    p.add_argument("--version", action="version", version="hilkit 0.1.0")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    s = sub.add_parser("boards", help="list the supported boards")
+    s.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    s.set_defaults(func=cmd_boards)
+
+    s = sub.add_parser("train", help="train a reference model recipe and write a model file")
+    s.add_argument("recipe", help="recipe name, e.g. digits-cnn, digits-mlp")
+    s.add_argument("-o", "--output", required=True, help="model file to write (.npz)")
+    s.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    s.add_argument("--epochs", type=int, default=None, help="override the recipe's epoch count")
+    s.add_argument("--json", metavar="OUT", help="also write the training summary as JSON")
+    s.set_defaults(func=cmd_train)
+
+    s = sub.add_parser("compile", help="generate C for a model and build it for a board")
+    s.add_argument("model", help="model file (.npz)")
+    s.add_argument("--board", default=DEFAULT_BOARD, help=f"board id (default {DEFAULT_BOARD}; see `hilkit boards`)")
+    s.add_argument("-o", "--output", required=True, help="output directory")
+    s.add_argument("--exp", default="libm", choices=["libm", "quake1", "quake2"],
+                   help="exp variant for softmax/GELU/logistic (default libm)")
+    s.add_argument("--no-build", action="store_true", help="only generate C (needs no compiler)")
+    s.set_defaults(func=cmd_compile)
+
+    s = sub.add_parser("run", help="run a model on a board (QEMU or real) and compare with the reference")
+    s.add_argument("model", help="model file (.npz) or a directory made by `hilkit compile`")
+    s.add_argument("--board", default=DEFAULT_BOARD, help=f"board id (default {DEFAULT_BOARD})")
+    g = s.add_mutually_exclusive_group()
+    g.add_argument("--port", help="serial port or URL of a real board (/dev/ttyACM0, socket://h:p, rfc2217://)")
+    g.add_argument("--qemu", action="store_true", help="run under QEMU (the default for boards that have it)")
+    s.add_argument("--baud", type=int, default=None, help="baud rate for --port (default: the board's)")
+    s.add_argument("--limit", type=int, default=None, help="only the first N test samples")
+    s.add_argument("--exp", default="libm", choices=["libm", "quake1", "quake2"], help="exp variant (default libm)")
+    s.add_argument("--json", metavar="OUT", help="write the report as JSON")
+    s.add_argument("--min-agreement", type=float, default=0.997,
+                   help="exit 1 if top-1 agreement with the reference is below this (default 0.997)")
+    s.set_defaults(func=cmd_run)
+
+    s = sub.add_parser("demo", help="train digits-cnn, compile it and run it on a board end to end")
+    s.add_argument("--board", default=DEFAULT_BOARD, help=f"board id (default {DEFAULT_BOARD})")
+    s.add_argument("--workdir", default="out/demo", help="where models and builds go (default out/demo)")
+    s.add_argument("--json", metavar="OUT", help="write the report as JSON")
+    s.set_defaults(func=cmd_demo)
+
+    s = sub.add_parser("bench", help="benchmarks (exp kernels, whole models)")
+    bsub = s.add_subparsers(dest="bench_command", metavar="WHAT")
+    b = bsub.add_parser("exp", help="softmax/logistic/GELU over 1024 floats for each exp variant")
+    b.add_argument("--board", default="host", help="board id (default host)")
+    b.add_argument("--json", metavar="OUT", help="write results as JSON")
+    b = bsub.add_parser("model", help="whole-model runs compared across exp variants")
+    b.add_argument("model", help="model file (.npz)")
+    b.add_argument("--board", default="host", help="board id (default host)")
+    b.add_argument("--exp", nargs="+", default=["libm", "quake1", "quake2"], help="variants to compare")
+    b.add_argument("--limit", type=int, default=None, help="only the first N test samples")
+    b.add_argument("--json", metavar="OUT", help="write results as JSON")
+    s.set_defaults(func=cmd_bench)
+    return p
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("hilkit: interrupted", file=sys.stderr)
+        return 130
+    except user_errors() as e:
+        print(f"hilkit: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,73 @@
+"""`hilkit compile`: generate C for a model file and build it for a board into one directory.
+
+The directory is self-contained: model.c/model.h, a copy of the model file (model.npz), the
+build tree, the firmware image and a manifest (hilkit.json) that `hilkit run DIR` reads."""
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from hilkit.codegen import generate as gen
+
+from .errors import UsageError
+
+MANIFEST = "hilkit.json"
+
+
+@dataclass
+class Compiled:
+    out_dir: Path
+    graph: object
+    plan: object
+    macs: int
+    params: int
+    image: Path | None
+    gen_seconds: float
+    build_seconds: float
+    manifest: dict
+
+
+def compile_model(model: str | Path, board_id: str, out_dir: str | Path, *, exp: str = "libm",
+                  build: bool = True) -> Compiled:
+    from . import boards
+
+    board = boards.get_board(board_id)  # fails early with the list of valid ids
+    model = Path(model)
+    if not model.is_file():
+        raise UsageError(f"model file {model} not found (make one with `hilkit train digits-cnn -o {model}`)")
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"output {out} exists and is not a directory")
+    g = gen.generate(model, board.id, out, exp=exp)
+    tmp = out / "model.npz.tmp"
+    shutil.copyfile(model, tmp)
+    tmp.replace(out / "model.npz")
+    image, t_build = None, 0.0
+    if build:
+        from hilkit.codegen.build import build_firmware
+        t0 = time.perf_counter()
+        image = Path(build_firmware(out, board))
+        t_build = time.perf_counter() - t0
+    manifest = {
+        "model": g.graph.name, "model_hash": g.graph.model_hash, "board": board.id, "exp": exp,
+        "arena_bytes": g.plan.arena_bytes, "arena_lower_bound": g.plan.lower_bound,
+        "macs": g.macs, "params": g.params, "image": str(image.relative_to(out)) if image else None,
+    }
+    mtmp = out / (MANIFEST + ".tmp")
+    mtmp.write_text(json.dumps(manifest, indent=2) + "\n")
+    mtmp.replace(out / MANIFEST)
+    return Compiled(out_dir=out, graph=g.graph, plan=g.plan, macs=g.macs, params=g.params, image=image,
+                    gen_seconds=g.seconds, build_seconds=t_build, manifest=manifest)
+
+
+def load_manifest(out_dir: str | Path) -> dict:
+    p = Path(out_dir) / MANIFEST
+    if not p.is_file():
+        raise UsageError(f"{out_dir} is not a directory made by `hilkit compile` (no {MANIFEST})")
+    try:
+        return json.loads(p.read_text())
+    except json.JSONDecodeError as e:
+        raise UsageError(f"{p} is not valid JSON: {e}") from None

@@ -1,0 +1,90 @@
+"""`hilkit run` and `hilkit demo`: send the test split through a board and compare with the reference."""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+
+from . import report as rep
+from .compile import compile_model, load_manifest
+from .errors import UsageError
+
+CACHE = Path("out/run")
+
+
+def prepare(model: str | Path, board_id: str, exp: str = "libm", workdir: Path = CACHE) -> tuple[Path, dict]:
+    """Return (compiled dir, manifest) for a model file or a compiled directory."""
+    p = Path(model)
+    if p.is_dir():
+        man = load_manifest(p)
+        if man["board"] != board_id:
+            raise UsageError(f"{p} was compiled for board {man['board']!r}, not {board_id!r}: "
+                             f"run it with --board {man['board']} or compile it again")
+        if not man.get("image"):
+            raise UsageError(f"{p} was compiled with --no-build: compile it again without it")
+        return p, man
+    if not p.is_file():
+        raise UsageError(f"model {p} not found (a model file .npz or a directory made by `hilkit compile`)")
+    digest = hashlib.sha256(p.read_bytes()).hexdigest()[:12]
+    out = Path(workdir) / f"{p.stem}-{digest}-{board_id}-{exp}"
+    res = compile_model(p, board_id, out, exp=exp)
+    return out, res.manifest
+
+
+def run(model, board_id: str, *, port=None, baud=None, limit=None, exp="libm", qemu=False, console=None,
+        workdir: Path = CACHE) -> dict:
+    from hilkit.models import data, modelfile, reference
+
+    from . import boards, protocol, runner
+
+    board = boards.get_board(board_id)
+    if port is None and not board.can_emulate and board.runtime != "host":
+        raise UsageError(f"board {board.id} has no QEMU twin: give --port DEV of the real board")
+    out_dir, man = prepare(model, board.id, exp, workdir)
+    loaded = modelfile.load(out_dir / "model.npz")
+    _, _, x_test, y_test = data.digits_split()
+    x = x_test.reshape((-1,) + tuple(loaded.shapes["input"])).astype(np.float32)
+    if limit is not None:
+        if limit < 1:
+            raise UsageError("--limit must be at least 1")
+        x, y_test = x[:limit], y_test[:limit]
+    ref = np.asarray(reference.forward(loaded, x, exp=man.get("exp", "libm")), dtype=np.float32)
+
+    image = out_dir / man["image"]
+    outs, cycles, insns = [], [], []
+    with runner.start(board, image, port=port, baud=baud) as target:
+        client = protocol.Client(target.link)
+        info = client.info()
+        if info.get("model_hash") and info["model_hash"] != man["model_hash"]:
+            raise UsageError(f"the board runs model {info['model_hash']}, not {man['model_hash']}: flash it first")
+        with rep.progress(console, f"{man['model']} on {board.id}", len(x)) as advance:
+            for i in range(len(x)):
+                r = client.infer(x[i].ravel())
+                outs.append(r.outputs)
+                cycles.append(r.cycles)
+                counts = target.instruction_counts()
+                if counts:
+                    insns.append(counts[-1])
+                advance()
+    return rep.make_report(man, board, np.stack(outs), ref, y_test, cycles=cycles, insns=insns,
+                           image=image, runtime_kind=target.kind)
+
+
+def demo(board_id: str, workdir="out/demo", console=None) -> dict:
+    from hilkit.models import recipes
+
+    work = Path(workdir)
+    work.mkdir(parents=True, exist_ok=True)
+    model = work / "digits-cnn.npz"
+    if not model.is_file():
+        if console:
+            console.print("[bold]1/3[/] training digits-cnn (numpy reference)")
+        recipes.RECIPES["digits-cnn"](model)
+    if console:
+        console.print(f"[bold]2/3[/] generating C and building firmware for {board_id}")
+        console.print(f"[bold]3/3[/] running the test split on {board_id} and comparing with the reference")
+    return run(model, board_id, console=console, workdir=work)
+
+
+print_report = rep.print_report
