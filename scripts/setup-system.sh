@@ -5,7 +5,7 @@ set -euo pipefail
 pkgs=(build-essential python3-venv python3-dev
       qemu-user qemu-system-arm
       gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf
-      gcc-arm-none-eabi libnewlib-arm-none-eabi)
+      gcc-arm-none-eabi libnewlib-arm-none-eabi picolibc-aarch64-linux-gnu)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

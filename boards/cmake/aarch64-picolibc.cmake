@@ -1,0 +1,13 @@
+# Bare-metal AArch64 (rpi3-bm): the Linux cross compiler with picolibc (Debian picolibc-aarch64-linux-gnu)
+# instead of glibc; the board supplies its own startup (-nostartfiles) and linker script.
+set(CMAKE_SYSTEM_NAME Generic)
+set(CMAKE_SYSTEM_PROCESSOR aarch64)
+set(CMAKE_C_COMPILER aarch64-linux-gnu-gcc)
+set(CMAKE_ASM_COMPILER aarch64-linux-gnu-gcc)
+set(CMAKE_OBJCOPY aarch64-linux-gnu-objcopy CACHE FILEPATH "")
+set(CMAKE_C_FLAGS_INIT "--specs=picolibc.specs")
+set(CMAKE_ASM_FLAGS_INIT "--specs=picolibc.specs")
+set(CMAKE_TRY_COMPILE_TARGET_TYPE STATIC_LIBRARY)
+set(CMAKE_C_COMPILER_WORKS TRUE)
+set(CMAKE_ASM_COMPILER_WORKS TRUE)
+set(HK_TOOLCHAIN_LIBS "" CACHE STRING "")

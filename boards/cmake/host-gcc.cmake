@@ -1,0 +1,8 @@
+# The build machine itself (board `host`): the native C compiler.
+find_program(HK_HOST_CC NAMES gcc cc clang REQUIRED)
+set(CMAKE_C_COMPILER ${HK_HOST_CC})
+set(CMAKE_ASM_COMPILER ${HK_HOST_CC})
+set(CMAKE_TRY_COMPILE_TARGET_TYPE STATIC_LIBRARY)
+set(CMAKE_C_COMPILER_WORKS TRUE)
+set(CMAKE_ASM_COMPILER_WORKS TRUE)
+set(HK_TOOLCHAIN_LIBS "-lm" CACHE STRING "")

@@ -1,0 +1,222 @@
+"""Boards as data: every `boards/<id>/board.toml` loaded, validated and exposed as a `Board`.
+
+A board says what CPU it has and how to build for it (toolchain, flags, board-layer files, linker
+script), how it runs (host process, Linux user program, bare metal; QEMU machine if any), its real
+memory sizes and clock, how it is flashed and linked, and its energy model with the sources of
+those figures."""
+from __future__ import annotations
+
+import functools
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import HilkitError
+
+RUNTIMES = ("host", "linux-user", "bare-metal")
+TOOLCHAINS = ("host-gcc", "aarch64-linux-gnu", "arm-linux-gnueabihf", "arm-none-eabi", "aarch64-picolibc")
+FLASH_METHODS = ("none", "qemu", "copy", "sdcard", "uf2")
+
+
+class BoardError(HilkitError):
+    """An unknown board id or an invalid board.toml."""
+
+
+@dataclass(frozen=True)
+class QemuSpec:
+    binary: str                      # qemu-aarch64, qemu-arm, qemu-system-arm, qemu-system-aarch64
+    machine: str | None = None       # -M for qemu-system; None for qemu-user
+    cpu: str | None = None           # -cpu (None: the machine's default)
+    args: tuple[str, ...] = ()       # extra arguments
+
+    @property
+    def system(self) -> bool:
+        return self.binary.startswith("qemu-system-")
+
+
+@dataclass(frozen=True)
+class Board:
+    id: str
+    name: str
+    cpu: str
+    runtime: str                     # host | linux-user | bare-metal
+    toolchain: str                   # boards/cmake/<toolchain>.cmake
+    cflags: tuple[str, ...]
+    ldflags: tuple[str, ...]
+    clock_mhz: float
+    flash_bytes: int | None          # of the real board; None = not limited
+    ram_bytes: int | None
+    qemu: QemuSpec | None
+    flash_method: str
+    baud: int
+    active_mw: float | None
+    cpi: float
+    sources: tuple[str, ...]         # where the clock/power/memory figures come from
+    files: tuple[str, ...]           # board-layer sources, relative to boards/
+    linker_script: str | None        # relative to the board's folder
+    defines: dict = field(default_factory=dict, compare=False, hash=False)
+    image_formats: tuple[str, ...] = ()   # extra outputs beside the ELF: "bin"
+    dir: Path | None = field(default=None, compare=False)
+
+    @property
+    def can_emulate(self) -> bool:
+        """True when the board has a QEMU twin that runs its firmware image."""
+        return self.qemu is not None
+
+    @property
+    def run_kind(self) -> str:
+        """How `runner.start` runs it by default: host, qemu-user or qemu-system."""
+        if self.runtime == "host":
+            return "host"
+        if self.qemu is None:
+            return "serial"
+        return "qemu-system" if self.qemu.system else "qemu-user"
+
+    def summary(self) -> dict:
+        """A JSON-able row for `hilkit boards`."""
+        q = cmd = None
+        if self.qemu is not None:
+            cmd = " ".join([self.qemu.binary] + (["-M", self.qemu.machine] if self.qemu.machine else [])
+                           + (["-cpu", self.qemu.cpu] if self.qemu.cpu else []))
+            q = self.qemu.machine if self.qemu.system else f"{self.qemu.binary} {self.qemu.cpu or ''}".strip()
+        return {"id": self.id, "name": self.name, "cpu": self.cpu, "runtime": self.runtime,
+                "toolchain": self.toolchain, "flash_bytes": self.flash_bytes, "ram_bytes": self.ram_bytes,
+                "clock_mhz": self.clock_mhz, "qemu": q, "qemu_command": cmd, "flash": self.flash_method, "baud": self.baud,
+                "active_mw": self.active_mw, "cpi": self.cpi, "sources": list(self.sources)}
+
+
+def boards_dir() -> Path:
+    from hilkit.codegen.build import resource_dir
+    return resource_dir("boards")
+
+
+def _req(d: dict, key: str, typ, where: str):
+    if key not in d:
+        raise BoardError(f"{where}: missing '{key}'")
+    v = d[key]
+    if typ is float and isinstance(v, int) and not isinstance(v, bool):
+        v = float(v)
+    if not isinstance(v, typ) or isinstance(v, bool):
+        raise BoardError(f"{where}: '{key}' must be {typ.__name__}, not {type(v).__name__}")
+    return v
+
+
+def _str_list(d: dict, key: str, where: str) -> tuple[str, ...]:
+    v = d.get(key, [])
+    if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
+        raise BoardError(f"{where}: '{key}' must be a list of strings")
+    return tuple(v)
+
+
+def _opt_size(mem: dict, key: str, where: str) -> int | None:
+    if key not in mem:
+        return None
+    v = mem[key]
+    if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
+        raise BoardError(f"{where}: memory.{key} must be a positive integer (bytes)")
+    return v
+
+
+def parse_board(path: Path) -> Board:
+    """Load and validate one board.toml."""
+    where = str(path)
+    try:
+        d = tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as e:
+        raise BoardError(f"{where}: {e}") from None
+    bid = _req(d, "id", str, where)
+    if bid != path.parent.name:
+        raise BoardError(f"{where}: id '{bid}' does not match its folder '{path.parent.name}'")
+    runtime = _req(d, "runtime", str, where)
+    if runtime not in RUNTIMES:
+        raise BoardError(f"{where}: runtime must be one of {', '.join(RUNTIMES)}")
+    toolchain = _req(d, "toolchain", str, where)
+    if toolchain not in TOOLCHAINS:
+        raise BoardError(f"{where}: toolchain must be one of {', '.join(TOOLCHAINS)}")
+    clock = _req(d, "clock_mhz", float, where)
+    if clock <= 0:
+        raise BoardError(f"{where}: clock_mhz must be positive")
+    sources = _str_list(d, "sources", where)
+    if not sources:
+        raise BoardError(f"{where}: 'sources' must cite where the clock/power figures come from")
+    mem = d.get("memory", {})
+    flash_b, ram_b = _opt_size(mem, "flash_bytes", where), _opt_size(mem, "ram_bytes", where)
+    if runtime == "bare-metal" and ram_b is None:
+        raise BoardError(f"{where}: a bare-metal board needs memory.ram_bytes")
+    q = d.get("qemu")
+    qemu = None
+    if q is not None:
+        binary = _req(q, "binary", str, where + " [qemu]")
+        if not binary.startswith("qemu-"):
+            raise BoardError(f"{where}: qemu.binary must name a QEMU program")
+        qemu = QemuSpec(binary, q.get("machine"), q.get("cpu"), _str_list(q, "args", where + " [qemu]"))
+        if qemu.system and not qemu.machine:
+            raise BoardError(f"{where}: qemu.machine is needed with {binary}")
+        if runtime == "linux-user" and qemu.system:
+            raise BoardError(f"{where}: a linux-user board runs under qemu-user, not {binary}")
+    if runtime == "bare-metal" and qemu is not None and not qemu.system:
+        raise BoardError(f"{where}: a bare-metal board runs under qemu-system-*")
+    b = d.get("build", {})
+    files = _str_list(b, "files", where + " [build]")
+    root = path.parent.parent
+    for f in files:
+        if not (root / f).is_file() and f != "common/board_linux.c":
+            raise BoardError(f"{where}: build file {f} not found under {root}")
+    lds = b.get("linker_script")
+    if runtime == "bare-metal":
+        if not isinstance(lds, str) or not (path.parent / lds).is_file():
+            raise BoardError(f"{where}: a bare-metal board needs build.linker_script (a file in its folder)")
+    defines = b.get("defines", {})
+    if not isinstance(defines, dict) or not all(isinstance(v, (str, int)) for v in defines.values()):
+        raise BoardError(f"{where}: build.defines must map names to strings or integers")
+    image = b.get("image")
+    formats = () if image is None else (image,) if isinstance(image, str) else tuple(image)
+    flash = d.get("flash", {}).get("method", "none")
+    if flash not in FLASH_METHODS:
+        raise BoardError(f"{where}: flash.method must be one of {', '.join(FLASH_METHODS)}")
+    baud = d.get("link", {}).get("baud", 115200)
+    if not isinstance(baud, int) or baud < 0:
+        raise BoardError(f"{where}: link.baud must be a non-negative integer")
+    e = d.get("energy", {})
+    active = e.get("active_mw")
+    if active is not None and (not isinstance(active, (int, float)) or active <= 0):
+        raise BoardError(f"{where}: energy.active_mw must be positive")
+    cpi = _req(e, "cpi", float, where + " [energy]")
+    if cpi <= 0:
+        raise BoardError(f"{where}: energy.cpi must be positive")
+    return Board(id=bid, name=_req(d, "name", str, where), cpu=_req(d, "cpu", str, where), runtime=runtime,
+                 toolchain=toolchain, cflags=_str_list(d, "cflags", where), ldflags=_str_list(d, "ldflags", where),
+                 clock_mhz=clock, flash_bytes=flash_b, ram_bytes=ram_b, qemu=qemu, flash_method=flash,
+                 baud=baud, active_mw=None if active is None else float(active), cpi=cpi, sources=sources,
+                 files=files, linker_script=lds, defines=dict(defines), image_formats=formats, dir=path.parent)
+
+
+@functools.lru_cache(maxsize=None)
+def _load_all() -> dict[str, Board]:
+    root = boards_dir()
+    out = {}
+    for p in sorted(root.glob("*/board.toml")):
+        b = parse_board(p)
+        out[b.id] = b
+    if not out:
+        raise BoardError(f"no boards found under {root}")
+    return out
+
+
+def list_boards() -> list[Board]:
+    """Every board, sorted by id."""
+    return list(_load_all().values())
+
+
+def board_ids() -> list[str]:
+    return list(_load_all())
+
+
+def get_board(board) -> Board:
+    """The board with this id (a Board passes through). Unknown ids raise BoardError listing the valid ones."""
+    if isinstance(board, Board):
+        return board
+    boards = _load_all()
+    if board not in boards:
+        raise BoardError(f"unknown board '{board}': valid boards are {', '.join(boards)}")
+    return boards[board]
