@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
+from hilkit.models.functional import conv_padding
+
 from .ir import CodegenError, Graph, Node
 from .planner import Plan
 
@@ -106,9 +108,10 @@ class Emitter:
         if n.op == "conv2d":
             k = int(n.attrs["kernel"])
             stride = int(n.attrs.get("stride", 1))
-            pad = (k - 1) // 2 if n.attrs.get("padding", "same") == "same" else 0
+            _, h, w = n.in_shapes[0]
+            top, _, left, _ = conv_padding(h, w, k, stride, n.attrs.get("padding", "same"))
             return (f"hk_conv2d_f32({x}, {_dims(n.in_shapes[0])}, {ident}_weight, {ident}_bias, {y}, "
-                    f"{_dims(n.out_shape)}, (hk_conv_params){{{k}, {stride}, {pad}}}, {relu});")
+                    f"{_dims(n.out_shape)}, (hk_conv_params){{{k}, {stride}, {top}, {left}}}, {relu});")
         if n.op in ("maxpool2d", "avgpool2d"):
             size = int(n.attrs["size"])
             stride = int(n.attrs.get("stride", size))

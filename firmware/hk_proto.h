@@ -24,6 +24,7 @@
 #define HK_MSG_INFO 0x01u
 #define HK_MSG_INFER 0x02u
 #define HK_MSG_BENCH 0x03u
+#define HK_MSG_INFER8 0x04u /* INFER with a lossless 8-bit input code: 4x fewer bytes */
 #define HK_MSG_ERROR 0x7Fu
 #define HK_REPLY 0x80u
 

@@ -139,23 +139,54 @@ static int run_model(uint64_t *cycles)
     return rc;
 }
 
-static size_t do_infer(const hk_msg *m, uint8_t *p, uint8_t *type)
+/* Fill g_in from an INFER (n_in float32) or INFER8 (zero:f32, scale:f32, n_in u8: x = zero + scale*q)
+ * payload. Returns 0, or an error code with *msg set. */
+static int load_input(const hk_msg *m, const char **msg)
 {
-    size_t i, n = 0;
-    uint64_t cycles = 0;
-    int n_extra;
+    size_t i;
+    if (m->type == HK_MSG_INFER8) {
+        float zero, scale;
+        if (m->len != 8u + (size_t)HK_MODEL_N_IN) {
+            *msg = "INFER8 payload must be zero:f32, scale:f32, n_in u8";
+            return HK_ERR_BAD_LENGTH;
+        }
+        if (!hk_f32_bits_finite(hk_get_u32(m->payload)) || !hk_f32_bits_finite(hk_get_u32(m->payload + 4u))) {
+            *msg = "input not finite (NaN or Inf)";
+            return HK_ERR_NOT_FINITE;
+        }
+        zero = hk_get_f32(m->payload);
+        scale = hk_get_f32(m->payload + 4u);
+        for (i = 0; i < (size_t)HK_MODEL_N_IN; i++) {
+            g_in[i] = zero + scale * (float)m->payload[8u + i];
+        }
+        return 0;
+    }
     if (m->len != 4u * (size_t)HK_MODEL_N_IN) {
-        *type = HK_MSG_ERROR;
-        return put_error(p, HK_MAX_PAYLOAD, HK_ERR_BAD_LENGTH, "INFER payload must be n_in float32");
+        *msg = "INFER payload must be n_in float32";
+        return HK_ERR_BAD_LENGTH;
     }
     for (i = 0; i < (size_t)HK_MODEL_N_IN; i++) {
         if (!hk_f32_bits_finite(hk_get_u32(m->payload + 4u * i))) {
-            *type = HK_MSG_ERROR;
-            return put_error(p, HK_MAX_PAYLOAD, HK_ERR_NOT_FINITE, "input not finite (NaN or Inf)");
+            *msg = "input not finite (NaN or Inf)";
+            return HK_ERR_NOT_FINITE;
         }
     }
     for (i = 0; i < (size_t)HK_MODEL_N_IN; i++) {
         g_in[i] = hk_get_f32(m->payload + 4u * i);
+    }
+    return 0;
+}
+
+static size_t do_infer(const hk_msg *m, uint8_t *p, uint8_t *type)
+{
+    size_t i, n = 0;
+    uint64_t cycles = 0;
+    int n_extra, err;
+    const char *msg = "";
+    err = load_input(m, &msg);
+    if (err != 0) {
+        *type = HK_MSG_ERROR;
+        return put_error(p, HK_MAX_PAYLOAD, (uint8_t)err, msg);
     }
     if (run_model(&cycles) != 0) {
         *type = HK_MSG_ERROR;
@@ -223,6 +254,7 @@ static void handle(const hk_msg *m)
         }
         break;
     case HK_MSG_INFER:
+    case HK_MSG_INFER8:
         n = do_infer(m, g_payload, &type);
         break;
     case HK_MSG_BENCH:

@@ -94,7 +94,7 @@ def system_command(board, image: Path, port: int, plugin: list[str] | None = Non
     if q.cpu:
         cmd += ["-cpu", q.cpu]
     cmd += ["-display", "none", "-monitor", "none", "-parallel", "none",
-            "-serial", f"tcp:127.0.0.1:{port},server=on,wait=on",
+            "-serial", f"tcp:127.0.0.1:{port},server=on,wait=on,nodelay=on",
             "-semihosting-config", "enable=on,target=native",
             "-kernel", str(image)]
     cmd += list(q.args)

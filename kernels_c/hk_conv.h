@@ -12,11 +12,11 @@ HK_INLINE void hk_conv2d_f32(const float *HK_RESTRICT x, hk_dims in, const float
     for (int f = 0; f < out.c; f++) {
         const float *wf = w + (size_t)f * (size_t)(in.c * k * k);
         for (int oy = 0; oy < out.h; oy++) {
-            const int iy0 = oy * p.stride - p.pad;
+            const int iy0 = oy * p.stride - p.pad_top;
             const int ky0 = iy0 < 0 ? -iy0 : 0;
             const int ky1 = iy0 + k > in.h ? in.h - iy0 : k;
             for (int ox = 0; ox < out.w; ox++) {
-                const int ix0 = ox * p.stride - p.pad;
+                const int ix0 = ox * p.stride - p.pad_left;
                 const int kx0 = ix0 < 0 ? -ix0 : 0;
                 const int kx1 = ix0 + k > in.w ? in.w - ix0 : k;
                 float acc = 0.0f;
@@ -24,9 +24,10 @@ HK_INLINE void hk_conv2d_f32(const float *HK_RESTRICT x, hk_dims in, const float
                     const float *xc = x + (size_t)c * (size_t)(in.h * in.w);
                     const float *wc = wf + c * k * k;
                     for (int ky = ky0; ky < ky1; ky++) {
-                        const float *xr = xc + (iy0 + ky) * in.w + ix0;
-                        const float *wr = wc + ky * k;
-                        for (int kx = kx0; kx < kx1; kx++) {
+                        /* Start at the first in-bounds tap: no pointer ever points before the row. */
+                        const float *xr = xc + (iy0 + ky) * in.w + (ix0 + kx0);
+                        const float *wr = wc + ky * k + kx0;
+                        for (int kx = 0; kx < kx1 - kx0; kx++) {
                             acc += wr[kx] * xr[kx];
                         }
                     }

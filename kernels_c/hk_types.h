@@ -23,7 +23,8 @@ typedef struct {
 typedef struct {
     int kernel;
     int stride;
-    int pad; /* zero padding on each side */
+    int pad_top;  /* zero rows before the input; rows after it are implied by the output size */
+    int pad_left; /* zero columns before the input */
 } hk_conv_params;
 
 #endif

@@ -710,3 +710,25 @@ def test_sanitized_firmware_survives_garbage(tmp_path):
         f = P.decode_frame(enc)
         kinds[f.type] = kinds.get(f.type, 0) + 1
     assert kinds.get(P.MsgType.ERROR, 0) > 500 and kinds.get(0x82, 0) > 100
+
+
+# ---------------------------------------------------------------- INFER8 (lossless 8-bit input code)
+def test_encode_u8_is_lossless_or_refuses():
+    import struct as _st
+
+    from hilkit.host.protocol import encode_u8
+    digits_like = (np.arange(64) % 17).astype(np.float32) / 16.0
+    code = encode_u8(digits_like)
+    assert code is not None and len(code) == 8 + 64
+    zero, scale = _st.unpack("<ff", code[:8])
+    q = np.frombuffer(code[8:], np.uint8)
+    assert zero == 0.0 and scale == 1.0 / 16.0
+    assert np.array_equal(np.float32(zero) + np.float32(scale) * q.astype(np.float32), digits_like)
+    shifted = digits_like * 3 - 1.5
+    zero, scale = _st.unpack("<ff", encode_u8(shifted)[:8])
+    assert zero == -1.5 and scale == 3.0 / 16.0
+    rng = np.random.default_rng(0)
+    assert encode_u8(rng.standard_normal(64).astype(np.float32)) is None  # no common grid
+    assert encode_u8(np.arange(300, dtype=np.float32)) is None  # more than 256 levels
+    assert encode_u8(np.array([0.0, np.nan], np.float32)) is None
+    assert encode_u8(np.array([0.0, 0.1, 0.3], np.float32)) is None  # 0.3 is not 3 * 0.1 in float32
