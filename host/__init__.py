@@ -1,0 +1,1 @@
+"""hilkit host side: CLI, links, protocol, runners, reports."""
