@@ -1,0 +1,1 @@
+"""hilkit reference models: numpy layers, training, recipes, datasets."""
