@@ -17,6 +17,7 @@ class Generated:
     macs: int
     params: int
     seconds: float
+    extra_names: list[str]
 
 
 def generate(model_path: str | Path, board: str, out_dir: str | Path, exp: str = "libm") -> Generated:
@@ -27,8 +28,8 @@ def generate(model_path: str | Path, board: str, out_dir: str | Path, exp: str =
     model = modelfile.load(model_path)
     g = passes.run_default(ir.from_model(model, exp=exp))
     p = planner.plan(g)
-    files = emit_c.emit(g, p, Path(out_dir), board, {"exp": exp})
+    files, extra_names = emit_c.emit(g, p, Path(out_dir), board, {"exp": exp})
     return Generated(out_dir=Path(out_dir), files=files, graph=g, plan=p,
                      macs=sum(emit_c.macs(n) for n in g.nodes),
                      params=sum(int(a.size) for n in g.nodes for a in n.params.values()),
-                     seconds=time.perf_counter() - t0)
+                     seconds=time.perf_counter() - t0, extra_names=extra_names)

@@ -6,7 +6,6 @@ from dataclasses import dataclass, field
 import numpy as np
 
 EXP_VARIANTS = ("libm", "quake1", "quake2")
-ELEMENTWISE = {"relu", "gelu", "sigmoid", "softmax"}
 
 
 class CodegenError(ValueError):
@@ -55,12 +54,10 @@ class Graph:
         return [n for n in self.nodes if name in n.inputs]
 
 
-SUPPORTED = {"dense", "conv2d", "maxpool2d", "avgpool2d", "relu", "gelu", "sigmoid", "softmax",
-             "flatten", "add"}
-
-
 def from_model(model, exp: str = "libm") -> Graph:
     """Build the IR from a `hilkit.models.modelfile` LoadedModel; `exp` is the default exp variant."""
+    from . import ops
+
     if exp not in EXP_VARIANTS:
         raise CodegenError(f"unknown --exp {exp!r}: choose one of {', '.join(EXP_VARIANTS)}")
     g = model.graph
@@ -68,15 +65,14 @@ def from_model(model, exp: str = "libm") -> Graph:
     prev = "input"
     for layer in g["layers"]:
         op = layer["op"]
-        if op not in SUPPORTED:
+        if op not in ops.supported():
             raise CodegenError(f"layer {layer['name']!r}: op {op!r} has no C kernel in this version")
         inputs = list(layer.get("inputs") or [prev])
         attrs = dict(layer.get("attrs") or {})
-        if op in ("softmax", "gelu", "sigmoid"):
-            attrs.setdefault("exp", exp)
-            if attrs["exp"] not in EXP_VARIANTS:
-                raise CodegenError(f"layer {layer['name']!r}: unknown exp variant {attrs['exp']!r}")
-        params = {k: np.asarray(model.arrays[v], dtype=np.float32) for k, v in (layer.get("params") or {}).items()}
+        attrs.setdefault("exp", exp)  # the per-layer value in the model file wins over --exp
+        if attrs["exp"] not in EXP_VARIANTS:
+            raise CodegenError(f"layer {layer['name']!r}: unknown exp variant {attrs['exp']!r}")
+        params = {k: np.asarray(model.arrays[v]) for k, v in (layer.get("params") or {}).items()}
         nodes.append(Node(name=layer["name"], op=op, inputs=inputs,
                           in_shapes=[tuple(model.shapes[i]) for i in inputs],
                           out_shape=tuple(model.shapes[layer["name"]]), attrs=attrs, params=params))

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .ir import ELEMENTWISE, Graph
+from . import ops
+from .ir import Graph
 
 ALIGN = 4  # bytes: float alignment is all the kernels (scalar, NEON vld1q, MVE vldrw) need
 
@@ -44,6 +45,11 @@ def _align(n: int) -> int:
     return (n + ALIGN - 1) // ALIGN * ALIGN
 
 
+def _inplace(op: str) -> bool:
+    e = ops.get(op)
+    return e is not None and e.inplace
+
+
 def plan(g: Graph) -> Plan:
     storage: dict[str, str] = {"input": "in"}
     buffers: list[Buffer] = []
@@ -60,7 +66,7 @@ def plan(g: Graph) -> Plan:
             storage[n.name] = "out"
         elif n.op == "flatten" and n.name != g.output:
             storage[n.name] = src
-        elif (n.op in ELEMENTWISE or n.op == "add") and first_dies_here and len(g.consumers(n.inputs[0])) == 1:
+        elif _inplace(n.op) and first_dies_here and len(g.consumers(n.inputs[0])) == 1:
             storage[n.name] = src
         else:
             b = Buffer(id=len(buffers), size=_align(n.out_size * 4), raw=n.out_size * 4, start=i, end=i)

@@ -16,6 +16,16 @@ def _console(stderr: bool = True):
     return Console(stderr=stderr)
 
 
+def positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {v}")
+    return v
+
+
 def _write_json(path: str, obj: dict) -> None:
     """Write JSON atomically: a reader never sees half a file."""
     p = Path(path)
@@ -123,6 +133,50 @@ def cmd_bench(args) -> int:
     return bench.main(args)
 
 
+# ---------------------------------------------------------------- flash
+def cmd_flash(args) -> int:
+    from . import flash as hk_flash
+    try:
+        plan = hk_flash.flash(args.model, args.board, uf2=args.uf2, drive=args.drive, probe=args.probe,
+                              port=args.port, baud=args.baud, base=args.base, ssh=args.ssh,
+                              dry_run=args.dry_run, exp=args.exp)
+    except hk_flash.ModelMismatch as e:  # the board answered with another model: a failed check
+        print(f"hilkit: {e}", file=sys.stderr)
+        return 1
+    for note in plan.notes if args.dry_run else []:
+        print(f"# {note}")
+    return 0
+
+
+def _address(text: str) -> int:
+    try:
+        return int(text, 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an address (e.g. 0x10000000)") from None
+
+
+# ---------------------------------------------------------------- ports
+def cmd_ports(args) -> int:
+    from . import ports as hk_ports
+    rows = hk_ports.list_ports(include_non_usb=args.all)
+    if args.json:
+        print(json.dumps([r.to_dict() for r in rows], indent=2))
+        return 0
+    if not rows:
+        print("no USB serial ports found (plug in the board or its USB-UART adapter; --all lists the others)",
+              file=sys.stderr)
+        return 0
+    from rich.table import Table
+    t = Table(title="serial ports")
+    for col in ("device", "VID:PID", "serial", "adapter", "board (guess)"):
+        t.add_column(col)
+    for r in rows:
+        t.add_row(r.device, r.vid_pid or "-", r.serial_number or "-", r.adapter or r.description or "-",
+                  ", ".join(r.boards) or "-")
+    _console(stderr=False).print(t)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="hilkit", description="Hardware-in-the-loop deployment kit for efficient "
                                 "neural networks on ARM boards (QEMU or real hardware).")
@@ -137,7 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("recipe", help="recipe name, e.g. digits-cnn, digits-mlp")
     s.add_argument("-o", "--output", required=True, help="model file to write (.npz)")
     s.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    s.add_argument("--epochs", type=int, default=None, help="override the recipe's epoch count")
+    s.add_argument("--epochs", type=positive_int, default=None, help="override the recipe's epoch count")
     s.add_argument("--json", metavar="OUT", help="also write the training summary as JSON")
     s.set_defaults(func=cmd_train)
 
@@ -157,7 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--port", help="serial port or URL of a real board (/dev/ttyACM0, socket://h:p, rfc2217://)")
     g.add_argument("--qemu", action="store_true", help="run under QEMU (the default for boards that have it)")
     s.add_argument("--baud", type=int, default=None, help="baud rate for --port (default: the board's)")
-    s.add_argument("--limit", type=int, default=None, help="only the first N test samples")
+    s.add_argument("--limit", type=positive_int, default=None, help="only the first N test samples")
     s.add_argument("--exp", default="libm", choices=["libm", "quake1", "quake2"], help="exp variant (default libm)")
     s.add_argument("--json", metavar="OUT", help="write the report as JSON")
     s.add_argument("--min-agreement", type=float, default=0.997,
@@ -179,9 +233,29 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("model", help="model file (.npz)")
     b.add_argument("--board", default="host", help="board id (default host)")
     b.add_argument("--exp", nargs="+", default=["libm", "quake1", "quake2"], help="variants to compare")
-    b.add_argument("--limit", type=int, default=None, help="only the first N test samples")
+    b.add_argument("--limit", type=positive_int, default=None, help="only the first N test samples")
     b.add_argument("--json", metavar="OUT", help="write results as JSON")
     s.set_defaults(func=cmd_bench)
+    s = sub.add_parser("flash", help="put a model's firmware on a board (UF2, pyOCD/OpenOCD, SD card, ssh, QEMU)")
+    s.add_argument("model", help="model file (.npz), a directory made by `hilkit compile`, or an image (ELF/.bin)")
+    s.add_argument("--board", required=True, help="board id (see `hilkit boards`)")
+    s.add_argument("--uf2", metavar="OUT", help="write the UF2 file here (pico, pico2)")
+    s.add_argument("--drive", metavar="PATH", help="mounted drive to copy to: the UF2 boot drive (RPI-RP2, RP2350), "
+                   "an SD card's boot partition (rpi3-bm) or an MPS board's configuration drive")
+    s.add_argument("--probe", choices=["pyocd", "openocd"], help="program through a debug probe with this tool")
+    s.add_argument("--port", help="serial port of the board (or `auto`): checked before flashing, and the board "
+                   "must answer INFO with the model afterwards")
+    s.add_argument("--baud", type=int, default=None, help="baud rate for --port (default: the board's)")
+    s.add_argument("--base", type=_address, default=None, help="load address of a raw .bin image (e.g. 0x10000000)")
+    s.add_argument("--ssh", metavar="USER@HOST", help="Raspberry Pi Linux boards: copy the program there with scp")
+    s.add_argument("--exp", default="libm", choices=["libm", "quake1", "quake2"], help="exp variant when compiling")
+    s.add_argument("--dry-run", action="store_true", help="print every command instead of running it")
+    s.set_defaults(func=cmd_flash)
+
+    s = sub.add_parser("ports", help="list serial ports with VID:PID, serial number and a board guess")
+    s.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    s.add_argument("--all", action="store_true", help="also list ports without a USB VID:PID")
+    s.set_defaults(func=cmd_ports)
     return p
 
 

@@ -54,7 +54,7 @@ def compile_model(model: str | Path, board_id: str, out_dir: str | Path, *, exp:
     manifest = {
         "model": g.graph.name, "model_hash": g.graph.model_hash, "board": board.id, "exp": exp,
         "arena_bytes": g.plan.arena_bytes, "arena_lower_bound": g.plan.lower_bound,
-        "macs": g.macs, "params": g.params, "image": str(image.relative_to(out)) if image else None,
+        "macs": g.macs, "params": g.params, "extra": g.extra_names, "image": str(image.relative_to(out)) if image else None,
     }
     mtmp = out / (MANIFEST + ".tmp")
     mtmp.write_text(json.dumps(manifest, indent=2) + "\n")

@@ -9,23 +9,20 @@ ROOT = Path(__file__).resolve().parent.parent
 STRICT = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic"]
 SANITIZE = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-g", "-O1"]
 
-# Every toolchain the boards use, with the flags of one representative CPU each.
-CROSS = {
-    "arm-none-eabi-gcc m4f": ["arm-none-eabi-gcc", "-mcpu=cortex-m4", "-mthumb", "-mfpu=fpv4-sp-d16",
-                              "-mfloat-abi=hard"],
-    "arm-none-eabi-gcc m0+": ["arm-none-eabi-gcc", "-mcpu=cortex-m0plus", "-mthumb", "-mfloat-abi=soft"],
-    "arm-none-eabi-gcc m7": ["arm-none-eabi-gcc", "-mcpu=cortex-m7", "-mthumb", "-mfpu=fpv5-d16",
-                             "-mfloat-abi=hard"],
-    "arm-none-eabi-gcc m33": ["arm-none-eabi-gcc", "-mcpu=cortex-m33", "-mthumb", "-mfpu=fpv5-sp-d16",
-                              "-mfloat-abi=hard"],
-    "arm-none-eabi-gcc m55": ["arm-none-eabi-gcc", "-mcpu=cortex-m55", "-mthumb", "-mfloat-abi=hard"],
-    "aarch64-linux-gnu-gcc a72": ["aarch64-linux-gnu-gcc", "-mcpu=cortex-a72"],
-    "aarch64-linux-gnu-gcc a53 (bare metal flags)": ["aarch64-linux-gnu-gcc", "-mcpu=cortex-a53",
-                                                     "-mgeneral-regs-only"],
-    "arm-linux-gnueabihf-gcc a7": ["arm-linux-gnueabihf-gcc", "-mcpu=cortex-a7", "-mfpu=neon-vfpv4",
-                                   "-mfloat-abi=hard"],
-    "gcc host": ["gcc"],
-}
+def board_compilers() -> dict[str, list[str]]:
+    """Every board's compiler command with its own flags (picolibc's specs for rpi3-bm): {board id: argv}."""
+    from hilkit.codegen.build import TOOLCHAIN_COMPILERS
+    from hilkit.host import boards
+
+    out = {}
+    for b in boards.list_boards():
+        cc = "gcc" if b.toolchain == "host-gcc" else TOOLCHAIN_COMPILERS[b.toolchain]
+        extra = ["--specs=picolibc.specs"] if b.toolchain == "aarch64-picolibc" else []
+        out[b.id] = [cc, *extra, *b.cflags]
+    return out
+
+
+CROSS = board_compilers()
 
 
 def have(tool: str) -> bool:

@@ -1,0 +1,88 @@
+"""Emitters of the float32 operators of model-file version 1."""
+from __future__ import annotations
+
+import numpy as np
+
+from hilkit.models.functional import conv_padding
+
+from .ops import register
+
+
+def dims(shape) -> str:
+    c, h, w = shape
+    return f"(hk_dims){{{c}, {h}, {w}}}"
+
+
+def _dense_macs(n) -> int:
+    return int(n.params["weight"].size)
+
+
+def _conv_macs(n) -> int:
+    f, c, k, _ = n.params["weight"].shape
+    return int(np.prod(n.out_shape) * c * k * k)
+
+
+def _conv_note(n) -> str:
+    return f"k{n.attrs['kernel']} s{n.attrs.get('stride', 1)} {n.attrs.get('padding', 'same')}"
+
+
+@register("dense", ["hk_dense.h"], macs=_dense_macs)
+def _dense(e, n) -> str:
+    ident = e.ident(n)
+    return (f"hk_dense_f32({e.ptr(n.inputs[0])}, {n.params['weight'].shape[1]}, {ident}_weight, {ident}_bias, "
+            f"{e.ptr(n.name)}, {n.out_size}, {int(n.fused_relu)});")
+
+
+@register("conv2d", ["hk_conv.h"], macs=_conv_macs, note=_conv_note)
+def _conv2d(e, n) -> str:
+    ident = e.ident(n)
+    k = int(n.attrs["kernel"])
+    stride = int(n.attrs.get("stride", 1))
+    _, h, w = n.in_shapes[0]
+    top, _, left, _ = conv_padding(h, w, k, stride, n.attrs.get("padding", "same"))
+    return (f"hk_conv2d_f32({e.ptr(n.inputs[0])}, {dims(n.in_shapes[0])}, {ident}_weight, {ident}_bias, "
+            f"{e.ptr(n.name)}, {dims(n.out_shape)}, (hk_conv_params){{{k}, {stride}, {top}, {left}}}, "
+            f"{int(n.fused_relu)});")
+
+
+def _pool(e, n) -> str:
+    size = int(n.attrs["size"])
+    stride = int(n.attrs.get("stride", size))
+    return (f"hk_{n.op}_f32({e.ptr(n.inputs[0])}, {dims(n.in_shapes[0])}, {e.ptr(n.name)}, "
+            f"{dims(n.out_shape)}, {size}, {stride});")
+
+
+register("maxpool2d", ["hk_pool.h"])(_pool)
+register("avgpool2d", ["hk_pool.h"])(_pool)
+
+
+@register("relu", ["hk_eltwise.h"], inplace=True)
+def _relu(e, n) -> str:
+    return f"hk_relu_f32({e.ptr(n.inputs[0])}, {e.ptr(n.name)}, {n.out_size});"
+
+
+@register("flatten", ["hk_eltwise.h"])
+def _flatten(e, n) -> str:
+    # Only emitted when the flatten is the model output (elsewhere it is a view of its input).
+    return f"hk_copy_f32({e.ptr(n.inputs[0])}, {e.ptr(n.name)}, {n.out_size});"
+
+
+@register("add", ["hk_eltwise.h"], inplace=True)
+def _add(e, n) -> str:
+    return f"hk_add_f32({e.ptr(n.inputs[0])}, {e.ptr(n.inputs[1])}, {e.ptr(n.name)}, {n.out_size});"
+
+
+def _exp_note(n) -> str:
+    return f"exp={n.attrs['exp']}"
+
+
+def _exp_op(kernel_of):
+    def call(e, n) -> str:
+        return f"hk_{kernel_of(n)}_{n.attrs['exp']}_f32({e.ptr(n.inputs[0])}, {e.ptr(n.name)}, {n.out_size});"
+    return call
+
+
+register("softmax", ["hk_exp.h"], note=_exp_note, inplace=True)(_exp_op(lambda n: "softmax"))
+register("sigmoid", ["hk_exp.h"], note=_exp_note, inplace=True)(_exp_op(lambda n: "logistic"))
+register("gelu", ["hk_exp.h"], note=_exp_note, inplace=True)(
+    _exp_op(lambda n: "gelu_tanh" if n.attrs.get("approx", "sigmoid") == "tanh" else "gelu"))
