@@ -13,7 +13,9 @@ DEFAULT_BOARD = "mps2-an386"
 
 def _console(stderr: bool = True):
     from rich.console import Console
-    return Console(stderr=stderr)
+    stream = sys.stderr if stderr else sys.stdout
+    # Tables stay readable when piped to a file or CI log (rich would assume 80 columns).
+    return Console(stderr=stderr, width=None if stream.isatty() else 120)
 
 
 def positive_int(text: str) -> int:
@@ -226,6 +228,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("bench", help="benchmarks (exp kernels, whole models)")
     bsub = s.add_subparsers(dest="bench_command", metavar="WHAT")
+    b = bsub.add_parser("boards", help="a model on every QEMU board: agreement, instructions, estimates, sizes")
+    b.add_argument("model", help="model file (.npz)")
+    b.add_argument("--limit", type=positive_int, default=None, help="only the first N test samples")
+    b.add_argument("--json", metavar="OUT", help="write results as JSON")
     b = bsub.add_parser("exp", help="softmax/logistic/GELU over 1024 floats for each exp variant")
     b.add_argument("--board", default="host", help="board id (default host)")
     b.add_argument("--json", metavar="OUT", help="write results as JSON")

@@ -19,3 +19,30 @@ def digits_models(tmp_path_factory):
         out[name] = d / f"{name}.npz"
         recipes.RECIPES[name](out[name])
     return out
+
+
+def _qemu_children() -> list[str]:
+    """QEMU processes whose parent is this test process (read from /proc)."""
+    import os
+    from pathlib import Path
+    me, found = os.getpid(), []
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            stat = (d / "stat").read_text()
+            cmd = (d / "cmdline").read_bytes().split(b"\0")[0].decode(errors="replace")
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        if ppid == me and "qemu" in Path(cmd).name and " Z " not in stat[stat.rfind(")"):stat.rfind(")") + 4]:
+            found.append(f"{d.name} {cmd}")
+    return found
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_qemu_outlives_the_suite():
+    """After the whole session, no QEMU started by a test may still be running."""
+    yield
+    left = _qemu_children()
+    assert not left, f"QEMU processes outlived the test suite: {left}"
