@@ -289,7 +289,7 @@ def test_device_that_stops_answering_raises_link_error_in_bounded_time(rig):
     run_requests(c, 5, seed=3)
     proxy.stall()
     t = time.monotonic()
-    with pytest.raises(LinkError, match=r"no valid reply to INFER .* after 3 attempts"):
+    with pytest.raises(LinkError, match=r"no valid reply to INFER8? .* after 3 attempts"):
         c.infer([1, 2, 3, 4])
     elapsed = time.monotonic() - t
     assert 0.55 < elapsed < 1.5, elapsed
