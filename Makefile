@@ -22,7 +22,7 @@ demo: setup
 	$(VENV)/bin/hilkit demo
 
 test: setup
-	$(VPY) -m pytest -q $(PYTEST_ARGS)
+	$(VPY) -m pytest -q --hil-board all $(PYTEST_ARGS)
 
 clean:
 	rm -rf build out .pytest_cache

@@ -41,7 +41,8 @@ PORT_LOCK_TIMEOUT_S = 900.0
 def pytest_addoption(parser):
     g = parser.getgroup("hilkit", "hilkit hardware in the loop")
     g.addoption("--hil-board", action="append", default=[], metavar="ID",
-                help="board to run hil tests on (repeatable; default: mps2-an386)")
+                help="board to run hil tests on (repeatable; `qemu` = every board with a QEMU twin, "
+                     "`all` = those and the host; default: mps2-an386)")
     g.addoption("--hil-port", action="append", default=[], metavar="[BOARD=]DEV",
                 help="serial port (or URL, or `auto`) of a real board; BOARD= is needed with several boards")
     g.addoption("--hil-baud", type=int, default=None, metavar="BAUD", help="baud rate for --hil-port")
@@ -59,7 +60,16 @@ def pytest_configure(config):
 
 
 def hil_boards(config) -> list[str]:
-    return list(dict.fromkeys(config.getoption("hil_board") or DEFAULT_BOARDS))
+    from hilkit.host import boards
+
+    out = []
+    for name in config.getoption("hil_board") or DEFAULT_BOARDS:
+        if name in ("qemu", "all"):
+            out += [b.id for b in boards.list_boards()
+                    if b.can_emulate or (name == "all" and b.runtime == "host")]
+        else:
+            out.append(name)
+    return list(dict.fromkeys(out))
 
 
 def hil_ports(config) -> dict[str, str]:

@@ -36,9 +36,10 @@ def run(model, board_id: str, *, port=None, baud=None, limit=None, exp="libm", q
         workdir: Path = CACHE) -> dict:
     from hilkit.models import data, modelfile, reference
 
-    from . import boards, protocol, runner
+    from . import boards, ports, protocol, runner
 
     board = boards.get_board(board_id)
+    port = ports.resolve_port(port, board.id)  # `--port auto`: the only matching serial port
     if port is None and not board.can_emulate and board.runtime != "host":
         raise UsageError(f"board {board.id} has no QEMU twin: give --port DEV of the real board")
     out_dir, man = prepare(model, board.id, exp, workdir)
