@@ -15,7 +15,7 @@
  * Semantics, identical on every path and in hilkit.models.quake (bit-exact):
  *   - float32 arithmetic in the order written, never fused into FMA (HK_NOFUSE pins each
  *     product, so any -ffp-contract setting gives the same bits);
- *   - the conversion saturates: t <= 0 (and -inf) gives 0, so e^x is exactly 0 for x <= -88.03;
+ *   - the conversion saturates: t <= 0 (and -inf) gives 0, so e^x is exactly 0 for x <= -88.0;
  *     where e^x can overflow, t is first clamped to the bits of +inf, so it saturates to +inf;
  *   - NaN propagates: exp(NaN), logistic(NaN), gelu(NaN) are NaN; a softmax with a NaN or +inf
  *     input, or with every input -inf, is NaN everywhere (like the libm softmax);
@@ -24,9 +24,10 @@
  *     |max| <= HK_SOFTMAX_FOLD_MAX and subtracted first beyond it (keeps folding's rounding small).
  *
  * Paths: portable scalar C (`..._c`, always compiled), NEON (aarch64, armv7: hk_exp_neon.h),
- * Helium/MVE (Cortex-M55: hk_exp_mve.h) and an FPv4/FPv5 scalar-asm softmax for Cortex-M4F/M7
- * (below; C cannot make GCC emit the VLDM/VSTM it needs). The public `hk_<op>_<variant>_f32`
- * picks the best path for the target; define HK_EXP_PORTABLE to force the portable C. */
+ * Helium/MVE (Cortex-M55: hk_exp_mve.h) and an FPv4/FPv5 scalar-asm softmax, logistic and GELU
+ * for Cortex-M4F/M7 (below; C cannot make GCC emit the VLDM/VSTM they need). The public
+ * `hk_<op>_<variant>_f32` picks the best path for the target; define HK_EXP_PORTABLE to force the
+ * portable C. Flush-to-zero SIMD (armv7 NEON; MVE under QEMU) turns subnormal outputs into 0. */
 #ifndef HK_EXP_H
 #define HK_EXP_H
 #include <math.h>
@@ -400,7 +401,7 @@ HK_INLINE void hk_gelu_quake2_f32_c(const float *x, float *y, int n) { hk__gelu_
 HK_INLINE void hk_gelu_tanh_quake1_f32_c(const float *x, float *y, int n) { hk__gelu_tanh_quake_c(x, y, n, 1); }
 HK_INLINE void hk_gelu_tanh_quake2_f32_c(const float *x, float *y, int n) { hk__gelu_tanh_quake_c(x, y, n, 2); }
 
-/* ---- Cortex-M4F/M7 (FPv4/FPv5 scalar, Thumb-2): softmax in asm ----
+/* ---- Cortex-M4F/M7 (FPv4/FPv5 scalar, Thumb-2): softmax, logistic and GELU in asm ----
  * The same float32 operations in the same order as hk__softmax_quake_c (bit-exact), but 8 floats
  * per VLDM/VSTM: GCC never emits those for C loops, and loads/stores are a third of the
  * instructions. The max pass compares with VCMPE, which raises Invalid (FPSCR.IOC) for any NaN:
@@ -563,6 +564,102 @@ HK_INLINE int hk__scale_vfp(float *y, int n, float r)
     return n & ~7;
 }
 
+/* Logistic (op 1) and GELU (op 2) over whole blocks of 8; returns elements done. The clamp keeps
+ * a NaN t (the portable clamp maps it to +inf): the output is NaN either way (GELU divides x;
+ * the logistic writes x back where x is NaN). */
+#define HK__CLAMP(r) "vcmpe.f32 " r ", %[h]\n\tvmrs APSR_nzcv, fpscr\n\tit gt\n\tvmovgt.f32 " r ", %[h]\n\t"
+#define HK__KEEPNAN(sx, sy) "vcmp.f32 " sx ", " sx "\n\tvmrs APSR_nzcv, fpscr\n\tit vs\n\tvmovvs.f32 " sy ", " sx "\n\t"
+#define HK__ELT_HEAD                                                                                  \
+    "1:\n\t"                                                                                          \
+    "vldmia %[p]!, {s16-s23}\n\t"                                                                     \
+    "vmul.f32 s24, s16, %[c1]\n\tvmul.f32 s25, s17, %[c1]\n\tvmul.f32 s26, s18, %[c1]\n\t"            \
+    "vmul.f32 s27, s19, %[c1]\n\tvmul.f32 s28, s20, %[c1]\n\tvmul.f32 s29, s21, %[c1]\n\t"            \
+    "vmul.f32 s30, s22, %[c1]\n\tvmul.f32 s31, s23, %[c1]\n\t"                                        \
+    "vadd.f32 s24, s24, %[c0]\n\tvadd.f32 s25, s25, %[c0]\n\tvadd.f32 s26, s26, %[c0]\n\t"            \
+    "vadd.f32 s27, s27, %[c0]\n\tvadd.f32 s28, s28, %[c0]\n\tvadd.f32 s29, s29, %[c0]\n\t"            \
+    "vadd.f32 s30, s30, %[c0]\n\tvadd.f32 s31, s31, %[c0]\n\t" HK__CLAMP("s24") HK__CLAMP("s25")     \
+        HK__CLAMP("s26") HK__CLAMP("s27") HK__CLAMP("s28") HK__CLAMP("s29") HK__CLAMP("s30")        \
+            HK__CLAMP("s31")                                                                          \
+    "vcvt.u32.f32 s24, s24\n\tvcvt.u32.f32 s25, s25\n\tvcvt.u32.f32 s26, s26\n\t"                     \
+    "vcvt.u32.f32 s27, s27\n\tvcvt.u32.f32 s28, s28\n\tvcvt.u32.f32 s29, s29\n\t"                     \
+    "vcvt.u32.f32 s30, s30\n\tvcvt.u32.f32 s31, s31\n\t"
+#define HK__ELT_Q2 HK__Q2FIX_2("s24", "s25") HK__Q2FIX_2("s26", "s27") HK__Q2FIX_2("s28", "s29") HK__Q2FIX_2("s30", "s31")
+#define HK__ELT_DEN                                                                                   \
+    "vadd.f32 s24, s24, %[one]\n\tvadd.f32 s25, s25, %[one]\n\tvadd.f32 s26, s26, %[one]\n\t"         \
+    "vadd.f32 s27, s27, %[one]\n\tvadd.f32 s28, s28, %[one]\n\tvadd.f32 s29, s29, %[one]\n\t"         \
+    "vadd.f32 s30, s30, %[one]\n\tvadd.f32 s31, s31, %[one]\n\t"
+#define HK__ELT_GELU                                                                                  \
+    "vdiv.f32 s24, s16, s24\n\tvdiv.f32 s25, s17, s25\n\tvdiv.f32 s26, s18, s26\n\t"                  \
+    "vdiv.f32 s27, s19, s27\n\tvdiv.f32 s28, s20, s28\n\tvdiv.f32 s29, s21, s29\n\t"                  \
+    "vdiv.f32 s30, s22, s30\n\tvdiv.f32 s31, s23, s31\n\t"
+#define HK__ELT_LOGISTIC                                                                              \
+    "vdiv.f32 s24, %[one], s24\n\tvdiv.f32 s25, %[one], s25\n\tvdiv.f32 s26, %[one], s26\n\t"         \
+    "vdiv.f32 s27, %[one], s27\n\tvdiv.f32 s28, %[one], s28\n\tvdiv.f32 s29, %[one], s29\n\t"         \
+    "vdiv.f32 s30, %[one], s30\n\tvdiv.f32 s31, %[one], s31\n\t" HK__KEEPNAN("s16", "s24")           \
+        HK__KEEPNAN("s17", "s25") HK__KEEPNAN("s18", "s26") HK__KEEPNAN("s19", "s27")                 \
+            HK__KEEPNAN("s20", "s28") HK__KEEPNAN("s21", "s29") HK__KEEPNAN("s22", "s30")             \
+                HK__KEEPNAN("s23", "s31")
+#define HK__ELT_TAIL                                                                                  \
+    "vstmia %[q]!, {s24-s31}\n\t"                                                                     \
+    "subs %[nb], %[nb], #1\n\t"                                                                       \
+    "bne 1b\n\t"
+#define HK__ELT_OUT [p] "+r"(p), [q] "+r"(q), [nb] "+r"(nb)
+#define HK__ELT_IN [c1] "t"(c1), [c0] "t"(c0), [h] "t"(h), [one] "t"(one)
+#define HK__ELT_CLOBBER                                                                               \
+    "cc", "memory", "s16", "s17", "s18", "s19", "s20", "s21", "s22", "s23", "s24", "s25", "s26", "s27", \
+        "s28", "s29", "s30", "s31"
+
+HK_INLINE int hk__eltwise_vfp(const float *x, float *y, int n, int op, int order)
+{
+    const float c1 = op == 1 ? -HK_QUAKE_C1 : -HK_GELU_K * HK_QUAKE_C1;
+    const float c0 = order == 1 ? HK_QUAKE1_C0 : HK_QUAKE2_C0;
+    const float h = HK_QUAKE_T_INF, one = 1.0f;
+    const float *p = x;
+    float *q = y;
+    int nb = n >> 3;
+    if (nb == 0) {
+        return 0;
+    }
+    if (order == 1 && op == 1) {
+        __asm__ volatile(HK__ELT_HEAD HK__ELT_DEN HK__ELT_LOGISTIC HK__ELT_TAIL
+                         : HK__ELT_OUT
+                         : HK__ELT_IN
+                         : HK__ELT_CLOBBER);
+    } else if (order == 1) {
+        __asm__ volatile(HK__ELT_HEAD HK__ELT_DEN HK__ELT_GELU HK__ELT_TAIL
+                         : HK__ELT_OUT
+                         : HK__ELT_IN
+                         : HK__ELT_CLOBBER);
+    } else {
+        uint32_t u0, u1, f, g;
+        const uint32_t k = HK_QUAKE2_K;
+        if (op == 1) {
+            __asm__ volatile(HK__ELT_HEAD HK__ELT_Q2 HK__ELT_DEN HK__ELT_LOGISTIC HK__ELT_TAIL
+                             : HK__ELT_OUT, [u0] "=&r"(u0), [u1] "=&r"(u1), [f] "=&r"(f), [g] "=&r"(g)
+                             : HK__ELT_IN, [k] "r"(k)
+                             : HK__ELT_CLOBBER);
+        } else {
+            __asm__ volatile(HK__ELT_HEAD HK__ELT_Q2 HK__ELT_DEN HK__ELT_GELU HK__ELT_TAIL
+                             : HK__ELT_OUT, [u0] "=&r"(u0), [u1] "=&r"(u1), [f] "=&r"(f), [g] "=&r"(g)
+                             : HK__ELT_IN, [k] "r"(k)
+                             : HK__ELT_CLOBBER);
+        }
+    }
+    return n & ~7;
+}
+
+HK_INLINE void hk__logistic_quake_vfp(const float *x, float *y, int n, int order)
+{
+    int i = hk__eltwise_vfp(x, y, n, 1, order);
+    hk__logistic_quake_c(x + i, y + i, n - i, order);
+}
+
+HK_INLINE void hk__gelu_quake_vfp(const float *x, float *y, int n, int order)
+{
+    int i = hk__eltwise_vfp(x, y, n, 2, order);
+    hk__gelu_quake_c(x + i, y + i, n - i, order);
+}
+
 HK_INLINE void hk__softmax_quake_vfp(const float *x, float *y, int n, int order)
 {
     if (n <= 0) {
@@ -617,10 +714,17 @@ HK_INLINE void hk_gelu_tanh_quake2_f32(const float *x, float *y, int n) { HK__EL
 #else
 HK_INLINE void hk_exp_quake1_f32(const float *x, float *y, int n) { hk__exp_quake_c(x, y, n, 1); }
 HK_INLINE void hk_exp_quake2_f32(const float *x, float *y, int n) { hk__exp_quake_c(x, y, n, 2); }
+#if defined(HK_EXP_VFP_ASM)
+HK_INLINE void hk_logistic_quake1_f32(const float *x, float *y, int n) { hk__logistic_quake_vfp(x, y, n, 1); }
+HK_INLINE void hk_logistic_quake2_f32(const float *x, float *y, int n) { hk__logistic_quake_vfp(x, y, n, 2); }
+HK_INLINE void hk_gelu_quake1_f32(const float *x, float *y, int n) { hk__gelu_quake_vfp(x, y, n, 1); }
+HK_INLINE void hk_gelu_quake2_f32(const float *x, float *y, int n) { hk__gelu_quake_vfp(x, y, n, 2); }
+#else
 HK_INLINE void hk_logistic_quake1_f32(const float *x, float *y, int n) { hk__logistic_quake_c(x, y, n, 1); }
 HK_INLINE void hk_logistic_quake2_f32(const float *x, float *y, int n) { hk__logistic_quake_c(x, y, n, 2); }
 HK_INLINE void hk_gelu_quake1_f32(const float *x, float *y, int n) { hk__gelu_quake_c(x, y, n, 1); }
 HK_INLINE void hk_gelu_quake2_f32(const float *x, float *y, int n) { hk__gelu_quake_c(x, y, n, 2); }
+#endif
 HK_INLINE void hk_gelu_tanh_quake1_f32(const float *x, float *y, int n) { hk__gelu_tanh_quake_c(x, y, n, 1); }
 HK_INLINE void hk_gelu_tanh_quake2_f32(const float *x, float *y, int n) { hk__gelu_tanh_quake_c(x, y, n, 2); }
 #endif
