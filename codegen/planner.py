@@ -61,12 +61,15 @@ def plan(g: Graph) -> Plan:
 
     for i, n in enumerate(g.nodes):
         src = storage[n.inputs[0]]
-        first_dies_here = src.startswith("buf") and last_reader(n.inputs[0]) == i
-        if n.name == g.output and n.op != "flatten":
-            storage[n.name] = "out"
-        elif n.op == "flatten" and n.name != g.output:
+        # In place only when no name stored in the input's buffer (the input itself, or a view of
+        # it such as a flatten) is read after this step.
+        src_dies_here = src.startswith("buf") and all(
+            last_reader(name) <= i for name in buffers[int(src[3:])].names)
+        if n.name == g.output:
+            storage[n.name] = "out"  # a flatten output becomes a copy into `out`
+        elif n.op == "flatten":
             storage[n.name] = src
-        elif _inplace(n.op) and first_dies_here and len(g.consumers(n.inputs[0])) == 1:
+        elif _inplace(n.op) and src_dies_here:
             storage[n.name] = src
         else:
             b = Buffer(id=len(buffers), size=_align(n.out_size * 4), raw=n.out_size * 4, start=i, end=i)

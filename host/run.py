@@ -50,7 +50,7 @@ def run(model, board_id: str, *, port=None, baud=None, limit=None, exp="libm", q
         if limit < 1:
             raise UsageError("--limit must be at least 1")
         x, y_test = x[:limit], y_test[:limit]
-    ref = np.asarray(reference.forward(loaded, x), dtype=np.float32)
+    ref = np.asarray(reference.forward(loaded, x, exp=man.get("exp", "libm")), dtype=np.float32)
 
     image = out_dir / man["image"]
     outs, cycles, insns = [], [], []
@@ -84,8 +84,10 @@ def demo(board_id: str, workdir="out/demo", console=None) -> dict:
         recipes.RECIPES["digits-cnn"](model)
     if console:
         console.print(f"[bold]2/3[/] generating C and building firmware for {board_id}")
+    prepare(model, board_id, "libm", work)
+    if console:
         console.print(f"[bold]3/3[/] running the test split on {board_id} and comparing with the reference")
-    return run(model, board_id, console=console, workdir=work)
+    return run(model, board_id, console=console, workdir=work)  # reuses the build
 
 
 print_report = rep.print_report

@@ -64,3 +64,22 @@ def test_random_chains_never_overlap_and_stay_near_bound():
         _check_no_overlap(p)
         assert p.arena_bytes >= p.lower_bound
         assert p.arena_bytes <= 1.5 * p.lower_bound + 16
+
+
+def test_flatten_output_is_written_to_out():
+    g = _chain([("d", "dense", (4, 2, 2)), ("f", "flatten", (16,))], (8,))
+    p = planner.plan(g)
+    assert p.storage["f"] == "out"
+
+
+def test_no_in_place_write_into_a_buffer_a_view_of_it_is_still_read_from():
+    # r = relu(x); f = flatten(r) (a view of r); s = sigmoid(f); a = add(s, r): s must not overwrite r.
+    g = _chain([("c", "conv2d", (2, 2, 2)), ("r", "relu", (2, 2, 2)), ("f", "flatten", (8,)),
+                ("s", "sigmoid", (8,))], (1, 2, 2))
+    g.nodes.append(Node(name="h", op="flatten", inputs=["r"], in_shapes=[(2, 2, 2)], out_shape=(8,)))
+    g.nodes.append(Node(name="a", op="add", inputs=["s", "h"], in_shapes=[(8,), (8,)], out_shape=(8,)))
+    g.output = "a"
+    p = planner.plan(g)
+    _check_no_overlap(p)
+    assert p.storage["f"] == p.storage["r"]
+    assert p.storage["s"] != p.storage["r"], "sigmoid would clobber r, which the add still reads"
