@@ -3,7 +3,7 @@
 Each op the code generator supports registers one `OpEmitter`: the kernel header it needs, the C
 call it emits, the arrays it stores (default: its params as float32), an optional note for the
 layer's comment, and its multiply-accumulate count. Areas of the kit add ops from their own
-modules (listed in MODULES), so the emitter itself never grows a chain of op special cases.
+modules (`codegen/ops_*.py`), so the emitter itself never grows a chain of op special cases.
 """
 from __future__ import annotations
 
@@ -27,8 +27,8 @@ class OpEmitter:
 
 REGISTRY: dict[str, OpEmitter] = {}
 
-# Modules that register ops; imported on first use.
-MODULES = ["hilkit.codegen.ops_float"]
+# Modules that register ops: every `codegen/ops_*.py`, found on first use, so an area of the kit
+# adds its operators by adding one file.
 _loaded = False
 
 
@@ -54,8 +54,16 @@ def load_all() -> None:
     global _loaded
     if not _loaded:
         _loaded = True
-        for m in MODULES:
+        for m in op_modules():
             importlib.import_module(m)
+
+
+def op_modules() -> list[str]:
+    import pkgutil
+
+    from hilkit import codegen
+    names = {m.name for m in pkgutil.iter_modules(codegen.__path__) if m.name.startswith("ops_")}
+    return [f"hilkit.codegen.{n}" for n in sorted(names)]
 
 
 def node_arrays(node) -> list[tuple[str, np.ndarray]]:

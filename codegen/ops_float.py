@@ -26,23 +26,28 @@ def _conv_note(n) -> str:
     return f"k{n.attrs['kernel']} s{n.attrs.get('stride', 1)} {n.attrs.get('padding', 'same')}"
 
 
-@register("dense", ["hk_dense.h"], macs=_dense_macs)
+def _blocked_arrays(n):
+    # The blocked kernels read the weights of 4 rows/filters for one input/tap from adjacent floats.
+    from .ops_sparse import block_weights
+    return [("weight", block_weights(n.params["weight"])), ("bias", np.asarray(n.params["bias"], np.float32))]
+
+
+@register("dense", ["hk_dense.h"], arrays=_blocked_arrays, macs=_dense_macs)
 def _dense(e, n) -> str:
     ident = e.ident(n)
-    return (f"hk_dense_f32({e.ptr(n.inputs[0])}, {n.params['weight'].shape[1]}, {ident}_weight, {ident}_bias, "
-            f"{e.ptr(n.name)}, {n.out_size}, {int(n.fused_relu)});")
+    return (f"hk_dense_blocked_f32({e.ptr(n.inputs[0])}, {n.params['weight'].shape[1]}, {ident}_weight, "
+            f"{ident}_bias, {e.ptr(n.name)}, {n.out_size}, {int(n.fused_relu)});")
 
 
-@register("conv2d", ["hk_conv.h"], macs=_conv_macs, note=_conv_note)
+@register("conv2d", ["hk_conv.h"], arrays=_blocked_arrays, macs=_conv_macs, note=_conv_note)
 def _conv2d(e, n) -> str:
+    from .ops_sparse import node_geometry, scratch_block
     ident = e.ident(n)
-    k = int(n.attrs["kernel"])
-    stride = int(n.attrs.get("stride", 1))
-    _, h, w = n.in_shapes[0]
-    top, _, left, _ = conv_padding(h, w, k, stride, n.attrs.get("padding", "same"))
-    return (f"hk_conv2d_f32({e.ptr(n.inputs[0])}, {dims(n.in_shapes[0])}, {ident}_weight, {ident}_bias, "
-            f"{e.ptr(n.name)}, {dims(n.out_shape)}, (hk_conv_params){{{k}, {stride}, {top}, {left}}}, "
-            f"{int(n.fused_relu)});")
+    g = node_geometry(n)
+    call = (f"hk_conv2d_blocked_f32({e.ptr(n.inputs[0])}, {dims(n.in_shapes[0])}, {ident}_weight, {ident}_bias, "
+            f"{e.ptr(n.name)}, {dims(n.out_shape)}, (hk_conv_params){{{g.kernel}, {g.stride}, {g.pad_top}, "
+            f"{g.pad_left}}}, {int(n.fused_relu)}, @SCRATCH@);")
+    return scratch_block(e, n, g, call)
 
 
 def _pool(e, n) -> str:
@@ -63,8 +68,9 @@ def _relu(e, n) -> str:
 
 @register("flatten", ["hk_eltwise.h"])
 def _flatten(e, n) -> str:
-    # Only emitted when the flatten is the model output (elsewhere it is a view of its input).
-    return f"hk_copy_f32({e.ptr(n.inputs[0])}, {e.ptr(n.name)}, {n.out_size});"
+    if e.plan.storage[n.name] == e.plan.storage[n.inputs[0]]:
+        return "/* a view of its input: no code */"
+    return f"hk_copy_f32({e.ptr(n.inputs[0])}, {e.ptr(n.name)}, {n.out_size});"  # the model output
 
 
 @register("add", ["hk_eltwise.h"], inplace=True)

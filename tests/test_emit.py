@@ -32,3 +32,21 @@ def test_identifiers_are_valid_c():
     assert c_ident("conv1") == "conv1"
     assert c_ident("block.1/conv-a") == "block_1_conv_a"
     assert c_ident("3x3") == "l_3x3"
+
+
+def test_flatten_views_emit_no_code_and_compile(tmp_path):
+    from hilkit.codegen import planner
+    from hilkit.codegen.emit_c import emit
+    from hilkit.codegen.ir import Graph, Node
+    from helpers import ROOT
+    w = np.ones((3, 4), np.float32)
+    g = Graph(name="t", model_hash="0" * 16, input_shape=(1, 2, 2), nodes=[
+        Node("f", "flatten", ["input"], [(1, 2, 2)], (4,)),  # a view of the const input
+        Node("d", "dense", ["f"], [(4,)], (3,), params={"weight": w, "bias": np.zeros(3, np.float32)}),
+        Node("g", "flatten", ["d"], [(3,)], (3,)),
+        Node("s", "softmax", ["g"], [(3,)], (3,), attrs={"exp": "libm"})], output="s")
+    emit(g, planner.plan(g), tmp_path, "host", {})
+    src = (tmp_path / "model.c").read_text()
+    assert "hk_copy_f32" not in src and src.count("a view of its input: no code") == 2
+    run_cc(["gcc", *STRICT, "-O2", f"-I{ROOT / 'kernels_c'}", f"-I{ROOT / 'firmware'}", f"-I{tmp_path}",
+            "-c", str(tmp_path / "model.c"), "-o", str(tmp_path / "model.o")])
