@@ -12,8 +12,11 @@
 #include <stdint.h>
 #include "model.h"
 
-/* Run one inference. Returns 0 on success. */
+/* Run one inference. Returns 0 on success, HK_MODEL_OFFLOAD when the model hands this input to
+ * the host (a MEANet edge model whose exit is too uncertain: the firmware answers with an OFFLOAD
+ * reply carrying the input, docs/protocol.md), anything else on failure. */
 int hk_model_infer(const float *in, float *out);
+#define HK_MODEL_OFFLOAD 0x4F46 /* "OF": distinct from the small failure codes models return */
 
 /* Copy the counters of the last inference into extra[HK_MODEL_N_EXTRA]; returns HK_MODEL_N_EXTRA. */
 int hk_model_extra(uint32_t *extra);

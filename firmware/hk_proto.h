@@ -25,6 +25,8 @@
 #define HK_MSG_INFER 0x02u
 #define HK_MSG_BENCH 0x03u
 #define HK_MSG_INFER8 0x04u /* INFER with a lossless 8-bit input code: 4x fewer bytes */
+#define HK_MSG_OFFLOAD 0x85u /* reply to INFER/INFER8: the model hands the input to the host (MEANet);
+                                * 0x05 is never a request type */
 #define HK_MSG_ERROR 0x7Fu
 #define HK_REPLY 0x80u
 

@@ -177,18 +177,37 @@ static int load_input(const hk_msg *m, const char **msg)
     return 0;
 }
 
+/* OFFLOAD (the model handed this input to the host): after the cycles and counters, the request's
+ * type (its encoding: INFER or INFER8) and its payload as received, so the host gets exactly the
+ * input the model saw, in as few bytes as it came. */
+static size_t put_offload(const hk_msg *m, uint8_t *p, size_t n, uint8_t *type)
+{
+    size_t i;
+    if (n + 1u + m->len > HK_MAX_PAYLOAD) {
+        *type = HK_MSG_ERROR;
+        return put_error(p, HK_MAX_PAYLOAD, HK_ERR_MODEL, "offload reply too long");
+    }
+    *type = HK_MSG_OFFLOAD;
+    p[n++] = m->type;
+    for (i = 0; i < m->len; i++) {
+        p[n++] = m->payload[i];
+    }
+    return n;
+}
+
 static size_t do_infer(const hk_msg *m, uint8_t *p, uint8_t *type)
 {
     size_t i, n = 0;
     uint64_t cycles = 0;
-    int n_extra, err;
+    int n_extra, err, rc;
     const char *msg = "";
     err = load_input(m, &msg);
     if (err != 0) {
         *type = HK_MSG_ERROR;
         return put_error(p, HK_MAX_PAYLOAD, (uint8_t)err, msg);
     }
-    if (run_model(&cycles) != 0) {
+    rc = run_model(&cycles);
+    if (rc != 0 && rc != HK_MODEL_OFFLOAD) {
         *type = HK_MSG_ERROR;
         return put_error(p, HK_MAX_PAYLOAD, HK_ERR_MODEL, "model failed");
     }
@@ -205,6 +224,9 @@ static size_t do_infer(const hk_msg *m, uint8_t *p, uint8_t *type)
     for (i = 0; i < (size_t)n_extra; i++) {
         hk_put_u32(p + n, g_extra[i]);
         n += 4;
+    }
+    if (rc == HK_MODEL_OFFLOAD) {
+        return put_offload(m, p, n, type);
     }
     for (i = 0; i < (size_t)HK_MODEL_N_OUT; i++) {
         hk_put_f32(p + n, g_out[i]);
@@ -223,7 +245,8 @@ static size_t do_bench(const hk_msg *m, uint8_t *p, uint8_t *type)
     }
     reps = hk_get_u32(m->payload);
     for (r = 0; r < reps; r++) {
-        if (run_model(&cycles) != 0) {
+        const int rc = run_model(&cycles);
+        if (rc != 0 && rc != HK_MODEL_OFFLOAD) { /* an offloaded inference ran to its exit */
             *type = HK_MSG_ERROR;
             return put_error(p, HK_MAX_PAYLOAD, HK_ERR_MODEL, "model failed");
         }

@@ -35,6 +35,26 @@ class QemuSpec:
 
 
 @dataclass(frozen=True)
+class LinkEnergy:
+    """Sending bytes off the board over one link (MEANet offload): the power drawn while sending
+    and the bit rate, so a byte costs mw * bits_per_byte / bps and takes bits_per_byte / bps."""
+    name: str                        # uart | ble | wifi
+    mw: float
+    bps: float
+    bits_per_byte: int = 8           # 10 on a UART (8N1: start and stop bits)
+
+    @property
+    def nj_per_byte(self) -> float:
+        return self.mw * self.bits_per_byte / self.bps * 1e6
+
+    def seconds(self, n_bytes: float) -> float:
+        return n_bytes * self.bits_per_byte / self.bps
+
+    def energy_uj(self, n_bytes: float) -> float:
+        return n_bytes * self.nj_per_byte * 1e-3
+
+
+@dataclass(frozen=True)
 class Board:
     id: str
     name: str
@@ -57,6 +77,8 @@ class Board:
     defines: dict = field(default_factory=dict, compare=False, hash=False)
     image_formats: tuple[str, ...] = ()   # extra outputs beside the ELF: "bin"
     dir: Path | None = field(default=None, compare=False)
+    link_energy: dict = field(default_factory=dict, compare=False, hash=False)  # name -> LinkEnergy
+    link_energy_sources: tuple[str, ...] = ()
 
     @property
     def can_emulate(self) -> bool:
@@ -82,7 +104,9 @@ class Board:
         return {"id": self.id, "name": self.name, "cpu": self.cpu, "runtime": self.runtime,
                 "toolchain": self.toolchain, "flash_bytes": self.flash_bytes, "ram_bytes": self.ram_bytes,
                 "clock_mhz": self.clock_mhz, "qemu": q, "qemu_command": cmd, "flash": self.flash_method, "baud": self.baud,
-                "active_mw": self.active_mw, "cpi": self.cpi, "sources": list(self.sources)}
+                "active_mw": self.active_mw, "cpi": self.cpi, "sources": list(self.sources),
+                "link_energy": {k: {"mw": v.mw, "bps": v.bps, "nj_per_byte": round(v.nj_per_byte, 3)}
+                                for k, v in self.link_energy.items()}}
 
 
 def boards_dir() -> Path:
@@ -188,7 +212,34 @@ def parse_board(path: Path) -> Board:
                  toolchain=toolchain, cflags=_str_list(d, "cflags", where), ldflags=_str_list(d, "ldflags", where),
                  clock_mhz=clock, flash_bytes=flash_b, ram_bytes=ram_b, qemu=qemu, flash_method=flash,
                  baud=baud, active_mw=None if active is None else float(active), cpi=cpi, sources=sources,
-                 files=files, linker_script=lds, defines=dict(defines), image_formats=formats, dir=path.parent)
+                 files=files, linker_script=lds, defines=dict(defines), image_formats=formats, dir=path.parent,
+                 link_energy=_link_energy(d.get("link_energy", {}), baud, where),
+                 link_energy_sources=_str_list(d.get("link_energy", {}), "sources", where + " [link_energy]"))
+
+
+def _link_energy(t: dict, baud: int, where: str) -> dict:
+    """[link_energy]: <link>_mw (power while sending) and <link>_bps (bit rate) per link; a UART
+    sends at [link] baud, 10 bits a byte."""
+    where += " [link_energy]"
+    if not isinstance(t, dict):
+        raise BoardError(f"{where} must be a table")
+    out = {}
+    for key, v in t.items():
+        if key == "sources":
+            continue
+        name, _, unit = key.rpartition("_")
+        if unit not in ("mw", "bps") or not name:
+            raise BoardError(f"{where}: unknown key '{key}' (use <link>_mw, <link>_bps and sources)")
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0:
+            raise BoardError(f"{where}: '{key}' must be a positive number")
+    for name in sorted({k.rpartition("_")[0] for k in t if k.endswith("_mw")}):
+        bps = t.get(f"{name}_bps", baud if name == "uart" else None)
+        if not bps:
+            raise BoardError(f"{where}: '{name}_mw' needs '{name}_bps'" + (" (or a [link] baud)" if name == "uart" else ""))
+        out[name] = LinkEnergy(name, float(t[f"{name}_mw"]), float(bps), 10 if name == "uart" else 8)
+    if out and not t.get("sources"):
+        raise BoardError(f"{where}: 'sources' must cite where the link figures come from")
+    return out
 
 
 @functools.lru_cache(maxsize=None)

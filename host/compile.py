@@ -45,6 +45,8 @@ def compile_model(model: str | Path, board_id: str, out_dir: str | Path, *, exp:
     tmp = out / "model.npz.tmp"
     shutil.copyfile(model, tmp)
     tmp.replace(out / "model.npz")
+    from . import meanet
+    meanet.attach_cloud(model, out)  # MEANet: the host-side cloud model travels with the build
     image, t_build = None, 0.0
     if build:
         from hilkit.codegen.build import build_firmware

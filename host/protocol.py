@@ -26,6 +26,7 @@ __all__ = [
     "cobs_encode", "cobs_decode", "crc32", "encode_frame", "decode_frame", "FrameSplitter",
     "encode_info_reply", "decode_info", "encode_infer_reply", "decode_infer", "decode_bench",
     "encode_error", "decode_error", "Client", "ClientStats",
+    "Offload", "encode_offload_reply", "decode_offload",
 ]
 
 PROTO_VERSION = 1
@@ -40,6 +41,7 @@ class MsgType(IntEnum):
     INFER = 0x02
     BENCH = 0x03
     INFER8 = 0x04
+    OFFLOAD = 0x85  # a reply to INFER/INFER8: the model hands the input to the host (MEANet)
     ERROR = 0x7F
     REPLY = 0x80
 
@@ -261,10 +263,20 @@ def decode_info(payload: bytes) -> dict:
 
 
 @dataclass
+class Offload:
+    """What an OFFLOAD reply carries: the request's encoding (MsgType.INFER or INFER8), its payload
+    as the device received it, and the float32 input it stands for (the device's own decoding)."""
+    encoding: int
+    data: bytes
+    values: np.ndarray
+
+
+@dataclass
 class InferResult:
-    outputs: np.ndarray            # float32, shape (n_out,)
+    outputs: np.ndarray            # float32, shape (n_out,); empty when the device offloaded
     cycles: int                    # the target's cycle counter over the inference (0 if none)
     extra: list[int] = field(default_factory=list)  # model-specific u32 counters
+    offload: Offload | None = None  # set when the device answered OFFLOAD instead of outputs
 
 
 def encode_infer_reply(outputs, cycles: int = 0, extra=()) -> bytes:
@@ -286,6 +298,35 @@ def decode_infer(payload: bytes, n_out: int | None = None) -> InferResult:
         raise ProtocolError(f"INFER reply has {rest // 4} outputs, the device's INFO said {n_out}")
     outputs = np.frombuffer(r.take(rest), dtype="<f4").astype(np.float32)
     return InferResult(outputs, cycles, extra)
+
+
+def encode_offload_reply(encoding: int, data: bytes, cycles: int = 0, extra=()) -> bytes:
+    """The OFFLOAD reply payload a device sends: cycles, counters, then the request's type and
+    payload as received (used by tests, simulated devices and the link accounting)."""
+    extra = list(extra)
+    return (struct.pack("<QB", cycles, len(extra)) + struct.pack(f"<{len(extra)}I", *extra)
+            + bytes((encoding,)) + bytes(data))
+
+
+def decode_offload(payload: bytes, n_in: int) -> InferResult:
+    """Parse an OFFLOAD reply payload (an input of n_in values); outputs is empty."""
+    r = _Reader(payload, "OFFLOAD reply")
+    cycles, n_extra = r.unpack("QB")
+    extra = list(r.unpack(f"{n_extra}I"))
+    (enc,) = r.unpack("B")
+    data = payload[r.pos:]
+    if enc == MsgType.INFER and len(data) == 4 * n_in:
+        values = np.frombuffer(data, dtype="<f4").astype(np.float32)
+    elif enc == MsgType.INFER8 and len(data) == 8 + n_in:
+        zero, scale = struct.unpack_from("<ff", data)
+        q = np.frombuffer(data, dtype=np.uint8, offset=8).astype(np.float32)
+        values = (np.float32(zero) + np.float32(scale) * q).astype(np.float32)  # as the device computes it
+    else:
+        raise ProtocolError(f"OFFLOAD reply carries {len(data)} bytes of encoding 0x{enc:02x}; "
+                            f"expected an INFER ({4 * n_in} bytes) or INFER8 ({8 + n_in} bytes) input")
+    if not np.all(np.isfinite(values)):
+        raise ProtocolError("OFFLOAD reply carries a non-finite input")
+    return InferResult(np.zeros(0, np.float32), cycles, extra, Offload(int(enc), bytes(data), values))
 
 
 def decode_bench(payload: bytes) -> dict:
@@ -337,14 +378,16 @@ class Client:
         self._splitter = FrameSplitter()
         self._frames: deque[bytes | None] = deque()  # received, not yet looked at
         self.compact = True  # send INFER8 when the input's 8-bit code is lossless
+        self.last_reply_type: int | None = None  # the message type of the last reply request() returned
 
     def _next_seq(self) -> int:
         seq = self._seq
         self._seq = (self._seq + 1) % SEQ_NONE  # 0..254: 0xFF is reserved for bad-frame replies
         return seq
 
-    def request(self, mtype: int, payload: bytes = b"", timeout: float | None = None) -> bytes:
-        """Send one request and return the payload of its reply (type mtype | 0x80).
+    def request(self, mtype: int, payload: bytes = b"", timeout: float | None = None, *, also=()) -> bytes:
+        """Send one request and return the payload of its reply (type mtype | 0x80, or one of the
+        types in `also`; `last_reply_type` says which).
         Raises DeviceError for an ERROR reply, ProtocolError for a malformed one, LinkError when
         no valid reply arrives in time."""
         name = _name(mtype)
@@ -370,10 +413,11 @@ class Client:
                     if code != ErrorCode.BAD_FRAME:
                         raise DeviceError(code, message, f"{name} (seq {seq})")
                     kind, got = "resend", "device reported a bad frame"
-                elif got.type != (mtype | MsgType.REPLY):
+                elif got.type != (mtype | MsgType.REPLY) and got.type not in also:
                     raise ProtocolError(f"{name} (seq {seq}) was answered with message type "
                                         f"0x{got.type:02x}, expected 0x{mtype | MsgType.REPLY:02x}")
                 else:
+                    self.last_reply_type = got.type
                     return got.payload
             problem = got
             if kind == "timeout":
@@ -431,7 +475,9 @@ class Client:
         return dict(self.device_info)
 
     def infer(self, x, timeout: float | None = None) -> InferResult:
-        """Run one inference on the device. x is any array of n_in values (cast to float32)."""
+        """Run one inference on the device. x is any array of n_in values (cast to float32).
+        A model that hands the input to the host (MEANet) answers OFFLOAD: the result then has
+        empty outputs and `offload` set."""
         if self.device_info is None:
             self.info()
         n_in, n_out = self.device_info["n_in"], self.device_info["n_out"]
@@ -440,9 +486,11 @@ class Client:
             raise ValueError(f"input has {x.size} values, the model on the device takes {n_in}")
         code = encode_u8(x) if self.compact else None
         if code is not None:
-            payload = self.request(MsgType.INFER8, code, timeout)
+            payload = self.request(MsgType.INFER8, code, timeout, also=(MsgType.OFFLOAD,))
         else:
-            payload = self.request(MsgType.INFER, x.astype("<f4").tobytes(), timeout)
+            payload = self.request(MsgType.INFER, x.astype("<f4").tobytes(), timeout, also=(MsgType.OFFLOAD,))
+        if self.last_reply_type == MsgType.OFFLOAD:
+            return decode_offload(payload, n_in)
         return decode_infer(payload, n_out)
 
     def bench(self, n: int, timeout: float | None = None) -> dict:

@@ -33,7 +33,7 @@ def prepare(model: str | Path, board_id: str, exp: str = "libm", workdir: Path =
 
 
 def run(model, board_id: str, *, port=None, baud=None, limit=None, exp="libm", qemu=False, console=None,
-        workdir: Path = CACHE) -> dict:
+        workdir: Path = CACHE, reference_kind: str = "numpy") -> dict:
     from hilkit.models import data, modelfile, reference
 
     from . import boards, ports, protocol, runner
@@ -43,6 +43,9 @@ def run(model, board_id: str, *, port=None, baud=None, limit=None, exp="libm", q
     if port is None and not board.can_emulate and board.runtime != "host":
         raise UsageError(f"board {board.id} has no QEMU twin: give --port DEV of the real board")
     out_dir, man = prepare(model, board.id, exp, workdir)
+    from . import meanet
+    if meanet.is_meanet(man):  # edge-cloud early exits: the board answers, or offloads to the host
+        return meanet.run(model, board, out_dir, man, port=port, baud=baud, limit=limit, console=console)
     loaded = modelfile.load(out_dir / "model.npz")
     _, _, x_test, y_test = data.digits_split()
     x = x_test.reshape((-1,) + tuple(loaded.shapes["input"])).astype(np.float32)
@@ -68,8 +71,12 @@ def run(model, board_id: str, *, port=None, baud=None, limit=None, exp="libm", q
                 if counts:
                     insns.append(counts[-1])
                 advance()
-    return rep.make_report(man, board, np.stack(outs), ref, y_test, cycles=cycles, insns=insns,
-                           image=image, runtime_kind=target.kind)
+    report = rep.make_report(man, board, np.stack(outs), ref, y_test, cycles=cycles, insns=insns,
+                             image=image, runtime_kind=target.kind)
+    if reference_kind == "litert":  # LiteRT's interpreter on the same inputs, as a second reference
+        from . import litert
+        report.update(litert.compare(np.stack(outs), litert.reference_outputs(out_dir / "model.npz", x)))
+    return report
 
 
 def demo(board_id: str, workdir="out/demo", console=None) -> dict:
