@@ -72,6 +72,13 @@ def main(args) -> int:
     if what == "boards":
         res = boards_table(args.model, args.limit, err)
         print_boards_table(res, out)
+    elif what == "model" and args.vs == "litert":
+        if args.board != "host":
+            raise UsageError("--vs litert compares on the host: use --board host")
+        from . import litert
+        res = litert.bench_vs(args.model, n=args.reps)
+        out.print(f"{res['model']}: ours {res['ours_us']:.2f} us, LiteRT {res['litert_us']:.2f} us, "
+                  f"speedup {res['speedup']:.2f}x (medians, batch 1, one thread, interleaved)")
     elif what == "model":
         res = model_variants(args.model, args.board, args.exp, args.limit, err)
         out.print_json(json.dumps(res))

@@ -66,6 +66,7 @@ def cmd_train(args) -> int:
     from hilkit.models import recipes
     if args.recipe not in recipes.RECIPES:
         raise UsageError(f"unknown recipe {args.recipe!r}; choose one of: {', '.join(sorted(recipes.RECIPES))}")
+    prune_kw = _prune_kwargs(args)
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
@@ -79,6 +80,7 @@ def cmd_train(args) -> int:
         kw = {"seed": args.seed, "progress": progress}
         if args.epochs is not None:
             kw["epochs"] = args.epochs
+        kw.update(prune_kw)
         summary = recipes.RECIPES[args.recipe](args.output, **kw)
     acc = summary.get("test_accuracy")
     _console().print(f"wrote {args.output}: test accuracy {acc * 100:.2f} %, "
@@ -86,6 +88,42 @@ def cmd_train(args) -> int:
     if args.json:
         _write_json(args.json, summary)
     return 0
+
+
+# ---------------------------------------------------------------- train: pruning options (docs/pruning.md)
+PRUNABLE_RECIPES = ("digits-cnn-wide",)
+
+
+def _add_prune_options(s) -> None:
+    s.add_argument("--prune", choices=("l1", "mean-act", "random"),
+                   help="prune conv filters while training, ranked by this (digits-cnn-wide)")
+    s.add_argument("--prune-fraction", type=float, default=None, metavar="F",
+                   help="fraction of each conv layer's filters to prune, 0 <= F < 1 (with --prune)")
+    s.add_argument("--prune-schedule", choices=("while-training", "then-retrain"), default=None,
+                   help="prune while training (default) or after it, then retrain (the baseline)")
+    s.add_argument("--density", type=float, default=None, metavar="D",
+                   help="unstructured magnitude pruning of the conv weights to this nonzero fraction, 0 < D <= 1")
+
+
+def _prune_kwargs(args) -> dict:
+    kw = {}
+    if args.prune is not None:
+        if args.prune_fraction is None:
+            raise UsageError("--prune needs --prune-fraction F (e.g. 0.8)")
+        if not 0.0 <= args.prune_fraction < 1.0:
+            raise UsageError(f"--prune-fraction must be in [0, 1), not {args.prune_fraction}")
+        kw.update(prune=args.prune, prune_fraction=args.prune_fraction)
+        if args.prune_schedule is not None:
+            kw["prune_schedule"] = args.prune_schedule
+    elif args.prune_fraction is not None or args.prune_schedule is not None:
+        raise UsageError("--prune-fraction and --prune-schedule need --prune l1|mean-act|random")
+    if args.density is not None:
+        if not 0.0 < args.density <= 1.0:
+            raise UsageError(f"--density must be in (0, 1], not {args.density}")
+        kw["density"] = args.density
+    if kw and args.recipe not in PRUNABLE_RECIPES:
+        raise UsageError(f"recipe {args.recipe!r} has no pruning options; use one of: {', '.join(PRUNABLE_RECIPES)}")
+    return kw
 
 
 # ---------------------------------------------------------------- compile
@@ -108,8 +146,11 @@ def cmd_compile(args) -> int:
 def cmd_run(args) -> int:
     from . import run as hk_run
     report = hk_run.run(args.model, args.board, port=args.port, baud=args.baud, limit=args.limit,
-                        exp=args.exp, qemu=args.qemu, console=_console())
+                        exp=args.exp, qemu=args.qemu, console=_console(), reference_kind=args.reference)
     hk_run.print_report(report, _console(stderr=False))
+    if "meanet" in report:
+        from . import meanet
+        meanet.print_tiers(report, _console(stderr=False))
     if args.json:
         _write_json(args.json, report)
     if report["top1_agreement"] < args.min_agreement:
@@ -179,6 +220,55 @@ def cmd_ports(args) -> int:
     return 0
 
 
+# ---------------------------------------------------------------- import / export (docs/interchange.md)
+def cmd_import(args) -> int:
+    src = Path(args.file)
+    if not src.is_file():
+        raise UsageError(f"{src} not found (a .tflite file or a NIR graph .nir/.h5)")
+    if src.suffix.lower() == ".tflite":
+        from .tflite import import_file
+        m = import_file(src, args.output, name=args.name)
+        note = ""
+    elif src.suffix.lower() in (".nir", ".h5", ".hdf5"):
+        from . import nir_io
+        m, note = nir_io.import_file(src, args.output, dt=args.dt, steps=args.steps, name=args.name)
+    else:
+        raise UsageError(f"{src}: unknown format {src.suffix!r}: import reads .tflite or .nir")
+    _console().print(f"wrote {args.output}: {m.name}, {len(m.layers)} layers, input {list(m.input_shape)}, "
+                     f"output {list(m.output_shape)}{note}")
+    return 0
+
+
+def cmd_export(args) -> int:
+    if args.format == "tflite":
+        from .tflite import export_file
+        export_file(args.model, args.output)
+        note = ""
+    else:
+        from . import nir_io
+        note = nir_io.export_file(args.model, args.output, dt=args.dt or nir_io.DEFAULT_DT)
+    _console().print(f"wrote {args.output} ({args.format}){note}")
+    return 0
+
+
+def _add_interchange(sub) -> None:
+    s = sub.add_parser("import", help="import a .tflite (float32) or NIR graph as a hilkit model file")
+    s.add_argument("file", help="model to import: FILE.tflite or FILE.nir")
+    s.add_argument("-o", "--output", required=True, help="model file to write (.npz)")
+    s.add_argument("--name", help="model name (default: the file's stem, or the name stored by hilkit's export)")
+    s.add_argument("--dt", type=float, default=None,
+                   help="NIR only: time step in seconds for the discrete neurons (default 1e-3)")
+    s.add_argument("--steps", type=positive_int, default=None, help="NIR only: time steps per inference")
+    s.set_defaults(func=cmd_import)
+
+    s = sub.add_parser("export", help="write a hilkit model file as .tflite or NIR")
+    s.add_argument("model", help="model file (.npz)")
+    s.add_argument("--format", required=True, choices=["tflite", "nir"], help="output format")
+    s.add_argument("-o", "--output", required=True, help="file to write")
+    s.add_argument("--dt", type=float, default=None, help="NIR only: time step in seconds (default 1e-3)")
+    s.set_defaults(func=cmd_export)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="hilkit", description="Hardware-in-the-loop deployment kit for efficient "
                                 "neural networks on ARM boards (QEMU or real hardware).")
@@ -195,6 +285,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     s.add_argument("--epochs", type=positive_int, default=None, help="override the recipe's epoch count")
     s.add_argument("--json", metavar="OUT", help="also write the training summary as JSON")
+    _add_prune_options(s)
     s.set_defaults(func=cmd_train)
 
     s = sub.add_parser("compile", help="generate C for a model and build it for a board")
@@ -216,6 +307,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--limit", type=positive_int, default=None, help="only the first N test samples")
     s.add_argument("--exp", default="libm", choices=["libm", "quake1", "quake2"], help="exp variant (default libm)")
     s.add_argument("--json", metavar="OUT", help="write the report as JSON")
+    s.add_argument("--reference", choices=["numpy", "litert"], default="numpy",
+                   help="also compare with LiteRT's interpreter on the model exported to .tflite (litert)")
     s.add_argument("--min-agreement", type=float, default=0.997,
                    help="exit 1 if top-1 agreement with the reference is below this (default 0.997)")
     s.set_defaults(func=cmd_run)
@@ -239,6 +332,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("model", help="model file (.npz)")
     b.add_argument("--board", default="host", help="board id (default host)")
     b.add_argument("--exp", nargs="+", default=["libm", "quake1", "quake2"], help="variants to compare")
+    b.add_argument("--vs", choices=["litert"], help="instead: batch-1 latency of our C vs LiteRT (host board)")
+    b.add_argument("--reps", type=positive_int, default=2000, help="timed runs per side with --vs (default 2000)")
     b.add_argument("--limit", type=positive_int, default=None, help="only the first N test samples")
     b.add_argument("--json", metavar="OUT", help="write results as JSON")
     s.set_defaults(func=cmd_bench)
@@ -262,6 +357,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true", help="print JSON instead of a table")
     s.add_argument("--all", action="store_true", help="also list ports without a USB VID:PID")
     s.set_defaults(func=cmd_ports)
+    _add_interchange(sub)
     return p
 
 

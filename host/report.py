@@ -87,6 +87,9 @@ def print_report(r: dict, console) -> None:
     t.add_row("accuracy (reference)", f"{r['reference_accuracy'] * 100:.2f} %")
     t.add_row("top-1 agreement", f"{r['top1_agreement'] * 100:.2f} %")
     t.add_row("max abs output difference", f"{r['max_abs_diff']:.2e}")
+    if "litert_agreement" in r:
+        t.add_row("top-1 agreement with LiteRT", f"{r['litert_agreement'] * 100:.2f} %")
+        t.add_row("max abs difference vs LiteRT", f"{r['litert_max_abs_diff']:.2e}")
     t.add_row("instructions / inference", fmt(r["instructions_per_inference"], ",.0f"))
     t.add_row("cycles / inference", fmt(r["cycles_per_inference"], ",.0f"))
     t.add_row(f"latency ({r['latency_source']})", fmt(r["latency_us"], ",.1f") + " us")

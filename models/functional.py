@@ -156,3 +156,95 @@ def flatten(x: np.ndarray) -> np.ndarray:
 
 def add(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return a + b
+
+
+# ---------------------------------------------------------------- interchange ops (.tflite import)
+def dwconv2d(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, stride: int = 1, padding: str = "same",
+             multiplier: int = 1) -> np.ndarray:
+    """Depthwise convolution: y[n, c*m + j] = b + sum_{ky, kx} W[c*m + j, ky, kx] x[n, c, ...], W [C*m, k, k]."""
+    n, c, h, w = x.shape
+    k = weight.shape[-1]
+    top, bottom, left, right = conv_padding(h, w, k, stride, padding)
+    xp = np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right))) if (top or bottom or left or right) else x
+    ho = (xp.shape[2] - k) // stride + 1
+    wo = (xp.shape[3] - k) // stride + 1
+    win = windows(xp, k, stride, (ho, wo))                         # [N, C, H', W', k, k]
+    wt = weight.reshape(c, multiplier, k, k)
+    y = np.einsum("nchwij,cmij->ncmhw", win, wt, optimize=True).reshape(n, c * multiplier, ho, wo)
+    return y + bias.reshape(1, -1, 1, 1).astype(x.dtype, copy=False)
+
+
+def pad2d(x: np.ndarray, top: int, bottom: int, left: int, right: int) -> np.ndarray:
+    """Zero padding of the H and W axes of [N, C, H, W]."""
+    return np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)))
+
+
+def mean_hw(x: np.ndarray, keepdims: bool = False) -> np.ndarray:
+    """Mean over H and W of [N, C, H, W]: [N, C] (or [N, C, 1, 1] with keepdims)."""
+    return x.mean(axis=(2, 3), keepdims=bool(keepdims), dtype=x.dtype)
+
+
+def concat(xs: list[np.ndarray]) -> np.ndarray:
+    """Join along the first axis after the batch (channels of [N, C, H, W], or the features of [N, F])."""
+    return np.concatenate(xs, axis=1)
+
+
+def relu6(x: np.ndarray) -> np.ndarray:
+    return np.minimum(np.maximum(x, 0), 6).astype(x.dtype, copy=False)
+
+
+def relu1(x: np.ndarray) -> np.ndarray:
+    return np.minimum(np.maximum(x, -1), 1).astype(x.dtype, copy=False)
+
+
+def gelu_erf(x: np.ndarray) -> np.ndarray:
+    """The exact GELU: 0.5 x (1 + erf(x / sqrt 2))."""
+    from scipy.special import erf
+    dt = x.dtype.type
+    return (dt(0.5) * x * (1 + erf(x * dt(1 / math.sqrt(2.0))).astype(x.dtype, copy=False))).astype(x.dtype, copy=False)
+
+
+def flatten_hwc(x: np.ndarray) -> np.ndarray:
+    """[N, C, H, W] -> [N, H*W*C] in channels-last order (what TFLite's RESHAPE of an NHWC tensor gives)."""
+    return x.transpose(0, 2, 3, 1).reshape(x.shape[0], -1)
+
+
+# ---------------------------------------------------------------- transformer ops (models/transformer.py, docs/quake.md)
+LAYERNORM_EPS = 1e-5
+
+
+def patches(x: np.ndarray, height: int, width: int) -> np.ndarray:
+    """[N, C, H, W] -> tokens [N, (H/height)(W/width), C*height*width]: non-overlapping patches in
+    row-major order, each flattened in (c, dy, dx) order. height=1, width=W: one token per row."""
+    n, c, h, w = x.shape
+    gh, gw = h // height, w // width
+    t = x.reshape(n, c, gh, height, gw, width).transpose(0, 2, 4, 1, 3, 5)
+    return t.reshape(n, gh * gw, c * height * width)
+
+
+def layernorm(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, eps: float = LAYERNORM_EPS) -> np.ndarray:
+    """(x - mean) / sqrt(var + eps) * weight + bias over the last axis (var: the biased variance)."""
+    dt = x.dtype.type
+    mu = x.mean(axis=-1, keepdims=True, dtype=x.dtype)
+    d = x - mu
+    var = (d * d).mean(axis=-1, keepdims=True, dtype=x.dtype)
+    return d * (dt(1) / np.sqrt(var + dt(eps))) * weight + bias
+
+
+def attention(x: np.ndarray, qkv_weight: np.ndarray, qkv_bias: np.ndarray, out_weight: np.ndarray,
+              out_bias: np.ndarray, heads: int, softmax_fn=softmax) -> np.ndarray:
+    """Multi-head self-attention of tokens x [N, T, D]: qkv = x Wqkv^T + b ([N, T, 3D]: q, k, v, each
+    `heads` slices of D/heads), per head softmax_fn(q k^T / sqrt(D/heads)) v, heads concatenated,
+    then out_weight, out_bias. `softmax_fn` (over the last axis) lets the reference use an exp variant."""
+    n, t, d = x.shape
+    dh = d // heads
+    qkv = x @ qkv_weight.T + qkv_bias
+    q, k, v = (qkv[..., i * d:(i + 1) * d].reshape(n, t, heads, dh).transpose(0, 2, 1, 3) for i in range(3))
+    s = (q @ k.transpose(0, 1, 3, 2)) * x.dtype.type(1.0 / math.sqrt(dh))
+    o = (softmax_fn(s) @ v).transpose(0, 2, 1, 3).reshape(n, t, d)
+    return o @ out_weight.T + out_bias
+
+
+def token_mean(x: np.ndarray) -> np.ndarray:
+    """[N, T, D] -> [N, D]: the mean over the tokens."""
+    return x.mean(axis=1, dtype=x.dtype)

@@ -23,6 +23,7 @@ class Attr:
     kind: type                    # int or str
     default: object = REQUIRED    # None: derived from another attribute
     choices: tuple = ()
+    minimum: int = 1              # smallest allowed value of an int attribute
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,12 @@ OPS: dict[str, OpSpec] = {
     "softmax": OpSpec(1),
     "flatten": OpSpec(1),
     "add": OpSpec(2),
+    # A whole spiking network in one node; its attributes are checked by snn_spec (docs/snn.md).
+    "spiking_net": OpSpec(1),
+    # A spiking network of magneto-electric LIF neurons (stochastic firing); checked by me_snn (docs/me-neuron.md).
+    "me_spiking_net": OpSpec(1),
+    # Binary- or int8-kernel conv LIF layers trained by STDP, pooled spike counts out; checked by stdp (docs/stdp.md).
+    "binary_snn": OpSpec(1),
 }
 # Every op may carry `exp` (it only matters to softmax, gelu, sigmoid); it has no default here
 # because the code generator fills in the `--exp` of `hilkit compile`.
@@ -70,8 +77,8 @@ def normalize_attrs(op: str, attrs: dict) -> dict:
         if a.kind is int:
             if isinstance(v, bool) or not isinstance(v, int):
                 raise OpError(f"attribute {key!r} must be an integer, not {v!r}")
-            if v < 1:
-                raise OpError(f"attribute {key!r} must be >= 1, not {v}")
+            if v < a.minimum:
+                raise OpError(f"attribute {key!r} must be >= {a.minimum}, not {v}")
         elif not isinstance(v, str) or (a.choices and v not in a.choices):
             raise OpError(f"attribute {key!r} must be one of {', '.join(a.choices)}, not {v!r}")
         out[key] = v
@@ -89,9 +96,33 @@ def check(op: str, attrs: dict, in_shapes: list[tuple[int, ...]]) -> tuple[dict,
     if op not in OPS:
         raise OpError(f"unknown op {op!r} (known: {', '.join(OPS)})")
     spec = OPS[op]
-    if len(in_shapes) != spec.n_inputs:
+    if spec.n_inputs is None:  # a variable number of inputs (concat): two or more
+        if len(in_shapes) < 2:
+            raise OpError(f"{op} takes two or more inputs, got {len(in_shapes)}")
+    elif len(in_shapes) != spec.n_inputs:
         raise OpError(f"{op} takes {spec.n_inputs} input(s), got {len(in_shapes)}")
+    if op == "spiking_net":
+        from . import snn_spec
+        try:
+            return snn_spec.check(attrs, in_shapes)
+        except snn_spec.SpecError as e:
+            raise OpError(str(e)) from None
+    if op == "me_spiking_net":
+        from . import me_snn, snn_spec
+        try:
+            return me_snn.check(attrs, in_shapes)
+        except snn_spec.SpecError as e:
+            raise OpError(str(e)) from None
+    if op == "binary_snn":
+        from . import stdp
+        try:
+            return stdp.check(attrs, in_shapes)
+        except stdp.SpecError as e:
+            raise OpError(str(e)) from None
     a = normalize_attrs(op, attrs)
+    if op in SHAPES:
+        out, params = SHAPES[op](a, in_shapes)
+        return a, tuple(out), params
     x = in_shapes[0]
 
     if op == "dense":
@@ -124,3 +155,175 @@ def check(op: str, attrs: dict, in_shapes: list[tuple[int, ...]]) -> tuple[dict,
     if op == "add" and in_shapes[0] != in_shapes[1]:
         raise OpError(f"add needs two inputs of equal shape, got {_shape(in_shapes[0])} and {_shape(in_shapes[1])}")
     return a, tuple(x), {}
+
+
+# ---------------------------------------------------------------- interchange ops
+# Operators added for .tflite import/export (docs/interchange.md). An op with a shape rule of its
+# own registers it in SHAPES: fn(attrs, in_shapes) -> (output shape, {param role: shape}).
+SHAPES: dict = {}
+
+
+def _chw(op: str, x) -> tuple[int, int, int]:
+    if len(x) != 3:
+        raise OpError(f"{op} needs a [C, H, W] input, got {_shape(x)}")
+    return tuple(x)
+
+
+def _dwconv2d_shape(a, in_shapes):
+    c, h, w = _chw("dwconv2d", in_shapes[0])
+    k, s, pad, m = a["kernel"], a["stride"], a["padding"], a["multiplier"]
+    if pad == "valid" and (k > h or k > w):
+        raise OpError(f"dwconv2d window {k}x{k} is larger than its {h}x{w} input")
+    out = (c * m, F.conv_output_size(h, k, s, pad), F.conv_output_size(w, k, s, pad))
+    return out, {"weight": (c * m, k, k), "bias": (c * m,)}
+
+
+def _pad_shape(a, in_shapes):
+    c, h, w = _chw("pad", in_shapes[0])
+    return (c, h + a["top"] + a["bottom"], w + a["left"] + a["right"]), {}
+
+
+def _mean_shape(a, in_shapes):
+    c, _, _ = _chw("mean", in_shapes[0])
+    if a["keepdims"] > 1:
+        raise OpError(f"attribute 'keepdims' must be 0 or 1, not {a['keepdims']}")
+    return ((c, 1, 1) if a["keepdims"] else (c,)), {}
+
+
+def _concat_shape(a, in_shapes):
+    first = in_shapes[0]
+    for s in in_shapes[1:]:
+        if len(s) != len(first) or tuple(s[1:]) != tuple(first[1:]):
+            raise OpError(f"concat joins along the first axis (channels); the other axes must agree, "
+                          f"got {_shape(first)} and {_shape(s)}")
+    return (sum(s[0] for s in in_shapes),) + tuple(first[1:]), {}
+
+
+def _same_shapes(op):
+    def rule(a, in_shapes):
+        if in_shapes[0] != in_shapes[1]:
+            raise OpError(f"{op} needs two inputs of equal shape, got {_shape(in_shapes[0])} and {_shape(in_shapes[1])}")
+        return in_shapes[0], {}
+    return rule
+
+
+def _const_shape(a, in_shapes):
+    return in_shapes[0], {"value": tuple(in_shapes[0])}
+
+
+def _flatten_hwc_shape(a, in_shapes):
+    c, h, w = _chw("flatten_hwc", in_shapes[0])
+    return (c * h * w,), {}
+
+
+OPS.update({
+    # depthwise convolution: output channel o reads input channel o // multiplier
+    "dwconv2d": OpSpec(1, {"kernel": Attr(int), "stride": Attr(int, 1),
+                           "padding": Attr(str, "same", F.PADDINGS), "multiplier": Attr(int, 1)},
+                       ("weight", "bias")),
+    "pad": OpSpec(1, {k: Attr(int, 0, minimum=0) for k in ("top", "bottom", "left", "right")}),
+    "mean": OpSpec(1, {"keepdims": Attr(int, 0, minimum=0)}),  # over H and W of [C, H, W]
+    "concat": OpSpec(None),             # along channels ([C, H, W]) or the only axis ([N])
+    "mul": OpSpec(2),
+    "add_const": OpSpec(1, {}, ("value",)),   # x + value (value has x's shape)
+    "mul_const": OpSpec(1, {}, ("value",)),   # x * value
+    "relu6": OpSpec(1),                 # min(max(x, 0), 6)
+    "relu1": OpSpec(1),                 # min(max(x, -1), 1) (TFLite RELU_N1_TO_1)
+    "tanh": OpSpec(1),
+    "gelu_erf": OpSpec(1),              # exact GELU: 0.5 x (1 + erf(x / sqrt 2))
+    "flatten_hwc": OpSpec(1),           # [C, H, W] -> [H*W*C] in channels-last order (TFLite's RESHAPE)
+})
+SHAPES.update({"dwconv2d": _dwconv2d_shape, "pad": _pad_shape, "mean": _mean_shape,
+               "concat": _concat_shape, "mul": _same_shapes("mul"), "add_const": _const_shape,
+               "mul_const": _const_shape, "flatten_hwc": _flatten_hwc_shape})
+
+
+# ---------------------------------------------------------------- MEANet (docs/meanet.md)
+def _meanet_hard(a, n: int) -> int:
+    """Check the `hard` attribute against n classes; returns the number of hard classes."""
+    from .meanet import parse_hard
+    try:
+        return len(parse_hard(a["hard"], n))
+    except ValueError as e:
+        raise OpError(str(e)) from None
+
+
+def _meanet_gate_shape(a, in_shapes):
+    x = in_shapes[0]
+    if len(x) != 1 or x[0] < 2:
+        raise OpError(f"meanet_gate needs 1-D exit logits of at least 2 classes, got {_shape(x)}")
+    _meanet_hard(a, x[0])
+    return tuple(x), {"threshold": (1,)}
+
+
+def _meanet_merge_shape(a, in_shapes):
+    p, ext = in_shapes
+    if len(p) != 1 or len(ext) != 1:
+        raise OpError(f"meanet_merge needs the gate's [n] and the extension's [n_hard], got "
+                      f"{_shape(p)} and {_shape(ext)}")
+    n_hard = _meanet_hard(a, p[0])
+    if ext[0] != n_hard:
+        raise OpError(f"meanet_merge: the extension gives {ext[0]} logits for {n_hard} hard classes")
+    return tuple(p), {}
+
+
+OPS.update({
+    # softmax of the exit logits + the edge/extension/cloud decision (entropy > or confidence <
+    # threshold -> cloud); `hard` = comma-separated class indices
+    "meanet_gate": OpSpec(1, {"hard": Attr(str), "criterion": Attr(str, "entropy", ("entropy", "confidence"))},
+                          ("threshold",)),
+    # the gate's distribution with the hard classes' mass split by softmax(extension logits)
+    "meanet_merge": OpSpec(2, {"hard": Attr(str)}),
+})
+SHAPES.update({"meanet_gate": _meanet_gate_shape, "meanet_merge": _meanet_merge_shape})
+
+
+# ---------------------------------------------------------------- transformer ops (models/transformer.py, docs/quake.md)
+def _tokens(op: str, x) -> tuple[int, int]:
+    if len(x) != 2:
+        raise OpError(f"{op} needs tokens [T, D], got {_shape(x)}")
+    return tuple(x)
+
+
+def _patches_shape(a, in_shapes):
+    c, h, w = _chw("patches", in_shapes[0])
+    ph, pw = a["height"], a["width"]
+    if h % ph or w % pw:
+        raise OpError(f"patches of {ph}x{pw} do not tile a {h}x{w} input")
+    return ((h // ph) * (w // pw), c * ph * pw), {}
+
+
+def _token_dense_shape(a, in_shapes):
+    t, d = _tokens("token_dense", in_shapes[0])
+    return (t, a["units"]), {"weight": (a["units"], d), "bias": (a["units"],)}
+
+
+def _layernorm_shape(a, in_shapes):
+    x = in_shapes[0]
+    if len(x) < 1:
+        raise OpError("layernorm needs an input of rank 1 or more")
+    return tuple(x), {"weight": (x[-1],), "bias": (x[-1],)}
+
+
+def _attention_shape(a, in_shapes):
+    t, d = _tokens("attention", in_shapes[0])
+    if d % a["heads"]:
+        raise OpError(f"attention: {d} features do not split into {a['heads']} heads")
+    return (t, d), {"qkv_weight": (3 * d, d), "qkv_bias": (3 * d,), "out_weight": (d, d), "out_bias": (d,)}
+
+
+def _token_mean_shape(a, in_shapes):
+    _, d = _tokens("token_mean", in_shapes[0])
+    return (d,), {}
+
+
+OPS.update({
+    "patches": OpSpec(1, {"height": Attr(int), "width": Attr(int)}),   # [C, H, W] -> [T, C*h*w]
+    "token_dense": OpSpec(1, {"units": Attr(int)}, ("weight", "bias")),  # dense on every token of [T, D]
+    "layernorm": OpSpec(1, {}, ("weight", "bias")),                     # over the last axis, eps 1e-5
+    # multi-head self-attention of [T, D]; its softmax follows `exp`
+    "attention": OpSpec(1, {"heads": Attr(int, 1)}, ("qkv_weight", "qkv_bias", "out_weight", "out_bias")),
+    "token_mean": OpSpec(1),                                            # [T, D] -> [D]
+})
+SHAPES.update({"patches": _patches_shape, "token_dense": _token_dense_shape, "layernorm": _layernorm_shape,
+               "attention": _attention_shape, "token_mean": _token_mean_shape})
