@@ -153,6 +153,10 @@ def cmd_run(args) -> int:
         meanet.print_tiers(report, _console(stderr=False))
     if args.json:
         _write_json(args.json, report)
+    if report.get("spike_agreement", 1.0) < 1.0:
+        print(f"hilkit: spike counts differ from the reference on {1 - report['spike_agreement']:.2%} of the "
+              "samples (spiking layers are fixed point: they must be identical)", file=sys.stderr)
+        return 1
     if report["top1_agreement"] < args.min_agreement:
         print(f"hilkit: top-1 agreement {report['top1_agreement']:.4f} is below --min-agreement "
               f"{args.min_agreement}", file=sys.stderr)

@@ -96,6 +96,11 @@ def print_report(r: dict, console) -> None:
     t.add_row(f"energy ({r['energy_source']})", fmt(r["energy_uj"], ",.3f") + " uJ")
     t.add_row("flash / RAM", f"{fmt(r['flash_bytes'], ',')} / {fmt(r['ram_bytes'], ',')} bytes")
     t.add_row("activation arena", f"{r['arena_bytes']:,} bytes")
+    if "spike_agreement" in r:
+        t.add_row("time steps", str(r["timesteps"]))
+        t.add_row("spikes / synaptic ops per inference",
+                  f"{r['spikes_per_inference']:,.0f} / {r['synops_per_inference']:,.0f}")
+        t.add_row("spike agreement (per-layer counts)", f"{r['spike_agreement'] * 100:.2f} %")
     if r["disagreeing_samples"]:
         t.add_row("disagreeing samples", ", ".join(map(str, r["disagreeing_samples"][:20])))
     console.print(t)

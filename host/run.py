@@ -56,7 +56,7 @@ def run(model, board_id: str, *, port=None, baud=None, limit=None, exp="libm", q
     ref = np.asarray(reference.forward(loaded, x, exp=man.get("exp", "libm")), dtype=np.float32)
 
     image = out_dir / man["image"]
-    outs, cycles, insns = [], [], []
+    outs, cycles, insns, extras = [], [], [], []
     with runner.start(board, image, port=port, baud=baud) as target:
         client = protocol.Client(target.link)
         info = client.info()
@@ -66,6 +66,7 @@ def run(model, board_id: str, *, port=None, baud=None, limit=None, exp="libm", q
             for i in range(len(x)):
                 r = client.infer(x[i].ravel())
                 outs.append(r.outputs)
+                extras.append(r.extra)
                 cycles.append(r.cycles)
                 counts = target.instruction_counts()
                 if counts:
@@ -73,6 +74,8 @@ def run(model, board_id: str, *, port=None, baud=None, limit=None, exp="libm", q
                 advance()
     report = rep.make_report(man, board, np.stack(outs), ref, y_test, cycles=cycles, insns=insns,
                              image=image, runtime_kind=target.kind)
+    from .snn_report import snn_metrics  # spiking layers: spikes, synaptic ops, spike agreement
+    report.update(snn_metrics(man, loaded, x, extras, instructions=insns if len(insns) == len(x) else None))
     if reference_kind == "litert":  # LiteRT's interpreter on the same inputs, as a second reference
         from . import litert
         report.update(litert.compare(np.stack(outs), litert.reference_outputs(out_dir / "model.npz", x)))

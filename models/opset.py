@@ -327,3 +327,25 @@ OPS.update({
 })
 SHAPES.update({"patches": _patches_shape, "token_dense": _token_dense_shape, "layernorm": _layernorm_shape,
                "attention": _attention_shape, "token_mean": _token_mean_shape})
+
+
+# ---------------------------------------------------------------- spiking reservoir policy (docs/reservoir-rl.md)
+def _lsm_policy_check(a, in_shapes):
+    from . import reservoir
+    try:
+        _, out, params = reservoir.check(a, in_shapes)
+    except reservoir.LSMError as e:
+        raise OpError(str(e)) from None
+    return out, params
+
+
+OPS.update({
+    # a recurrent LIF reservoir + integer readout, one control step per inference; the input is
+    # [observation..., reset flag], the output one score per action; state persists across calls
+    "lsm_policy": OpSpec(1, {"neurons": Attr(int), "excitatory": Attr(int), "timesteps": Attr(int, 100),
+                             "leak_shift": Attr(int, 4), "input_bits": Attr(int, 8), "seed": Attr(int, 1),
+                             "hidden": Attr(int), "actions": Attr(int, minimum=2),
+                             "out_shift": Attr(int, 0, minimum=0)},
+                         ("gain", "threshold", "w_in", "w_rec", "w1", "b1", "w2", "b2", "out_scale")),
+})
+SHAPES.update({"lsm_policy": _lsm_policy_check})

@@ -224,3 +224,20 @@ def _digits_snn_me(out_path, *, seed: int = 0, epochs: int | None = None, progre
 
 
 RECIPES["digits-snn-me"] = _digits_snn_me
+
+
+# ---------------------------------------------------------------- unsupervised STDP (docs/stdp.md)
+def _digits_stdp(out_path, *, seed: int = 0, epochs: int | None = None, progress=None) -> dict:
+    """Convolutional STDP kernels (JETC 2018 reading), int8 on the board, softmax readout (models/stdp.py)."""
+    from .stdp import digits_stdp
+    return digits_stdp(out_path, seed=seed, epochs=epochs, progress=progress)
+
+
+def _digits_restocnet(out_path, *, seed: int = 0, epochs: int | None = None, progress=None) -> dict:
+    """ReStoCNet: binary kernels by HB-STDP, residual layers, bit-packed on the board (models/restocnet.py)."""
+    from .restocnet import digits_restocnet
+    return digits_restocnet(out_path, seed=seed, epochs=epochs, progress=progress)
+
+
+RECIPES["digits-stdp"] = _digits_stdp
+RECIPES["digits-restocnet"] = _digits_restocnet

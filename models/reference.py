@@ -49,6 +49,9 @@ def _run(layer: dict, xs: list[np.ndarray], p: dict[str, np.ndarray], exp: str |
     if op == "binary_snn":  # STDP-trained binary/int8-kernel conv SNN (docs/stdp.md)
         from . import stdp
         return stdp.forward(a, p, x)
+    if op == "lsm_policy":  # spiking reservoir policy: the batch is a sequence of control steps (docs/reservoir-rl.md)
+        from . import reservoir
+        return reservoir.forward(a, p, x)
     if op in _INTERCHANGE:  # ops added for .tflite import (docs/interchange.md)
         return _INTERCHANGE[op](a, xs, p)
     if op in ("meanet_gate", "meanet_merge"):  # MEANet (docs/meanet.md)
