@@ -67,7 +67,9 @@ def make_report(man: dict, board, outputs: np.ndarray, ref: np.ndarray, labels: 
         "energy_uj": energy_uj, "energy_source": energy_source,
         "flash_bytes": flash, "ram_bytes": ram,
         "energy_op_uj": energy_op_uj,
+        # True when every sample cost the same instructions (no data-dependent branches).
         "instructions_identical": bool(len(set(insns)) == 1) if insns else None,
+        "instructions_min": min(insns) if insns else None, "instructions_max": max(insns) if insns else None,
         "disagreeing_samples": [int(i) for i in disagree],
         "arena_bytes": man["arena_bytes"], "macs": man["macs"], "runtime": runtime_kind,
         "model_hash": man["model_hash"],
