@@ -31,7 +31,7 @@ class BuildError(HilkitError):
 
 
 def resource_dir(name: str) -> Path:
-    """The project folder `name` (kernels_c, firmware, boards) from a checkout or an installed wheel.
+    """The project folder `name` (kernels_c, firmware, boards, bench) from a checkout or an installed wheel.
 
     A checkout wins: in editable mode `hilkit.host.__path__` lists both the site-packages stub and
     the checkout's host/, and the checkout's siblings are the live sources. A wheel ships them under

@@ -470,12 +470,18 @@ HK_INLINE int hk__softmax_exp_vfp(const float *x, float *y, int n, float c0, int
     float *q = y;
     int nb = n >> 3;
     if (nb == 0) {
+        for (int k = 0; k < 8; k++) {
+            a[k] = 0.0f;
+        }
         return 0;
     }
     float *acc = a;
+    const uint32_t zero = 0u; /* the accumulators start at +0.0f, set in registers: a C initialiser of
+                                 a[8] becomes a 44-instruction memset call on Cortex-M */
     if (order == 1) {
         __asm__ volatile(
-            "vldmia %[a], {s24-s31}\n"
+            "vmov s24, %[z]\n\tvmov s25, %[z]\n\tvmov s26, %[z]\n\tvmov s27, %[z]\n\t"
+            "vmov s28, %[z]\n\tvmov s29, %[z]\n\tvmov s30, %[z]\n\tvmov s31, %[z]\n"
             "1:\n\t"
             "vldmia %[p]!, {s16-s23}\n\t"
             "vmul.f32 s16, s16, %[c1]\n\tvmul.f32 s17, s17, %[c1]\n\t"
@@ -499,14 +505,15 @@ HK_INLINE int hk__softmax_exp_vfp(const float *x, float *y, int n, float c0, int
             "bne 1b\n\t"
             "vstmia %[a], {s24-s31}\n\t"
             : [p] "+r"(p), [q] "+r"(q), [nb] "+r"(nb)
-            : [c1] "t"(c1), [c0] "t"(c0), [a] "r"(acc)
+            : [c1] "t"(c1), [c0] "t"(c0), [a] "r"(acc), [z] "r"(zero)
             : "cc", "memory", "s16", "s17", "s18", "s19", "s20", "s21", "s22", "s23", "s24", "s25", "s26",
               "s27", "s28", "s29", "s30", "s31");
     } else {
         uint32_t u0, u1, f, g;
         const uint32_t k = HK_QUAKE2_K;
         __asm__ volatile(
-            "vldmia %[a], {s24-s31}\n"
+            "vmov s24, %[z]\n\tvmov s25, %[z]\n\tvmov s26, %[z]\n\tvmov s27, %[z]\n\t"
+            "vmov s28, %[z]\n\tvmov s29, %[z]\n\tvmov s30, %[z]\n\tvmov s31, %[z]\n"
             "1:\n\t"
             "vldmia %[p]!, {s16-s23}\n\t"
             "vmul.f32 s16, s16, %[c1]\n\tvmul.f32 s17, s17, %[c1]\n\t"
@@ -533,7 +540,7 @@ HK_INLINE int hk__softmax_exp_vfp(const float *x, float *y, int n, float c0, int
             "vstmia %[a], {s24-s31}\n\t"
             : [p] "+r"(p), [q] "+r"(q), [nb] "+r"(nb), [u0] "=&r"(u0), [u1] "=&r"(u1), [f] "=&r"(f),
               [g] "=&r"(g)
-            : [c1] "t"(c1), [c0] "t"(c0), [a] "r"(acc), [k] "r"(k)
+            : [c1] "t"(c1), [c0] "t"(c0), [a] "r"(acc), [z] "r"(zero), [k] "r"(k)
             : "cc", "memory", "s16", "s17", "s18", "s19", "s20", "s21", "s22", "s23", "s24", "s25", "s26",
               "s27", "s28", "s29", "s30", "s31");
     }
@@ -672,7 +679,7 @@ HK_INLINE void hk__softmax_quake_vfp(const float *x, float *y, int n, int order)
         hk__softmax_quake_c(x, y, n, order); /* rare: NaN input, or |max| too large to fold */
         return;
     }
-    float a[8] = {0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f};
+    float a[8]; /* set by hk__softmax_exp_vfp */
     int i = hk__softmax_exp_vfp(x, y, n, c0, order, a);
     float st = hk__softmax_exp_c(x, y, i, n, m, c0, 1, order, a);
     float r = hk__softmax_recip(a, st);

@@ -241,3 +241,16 @@ def _digits_restocnet(out_path, *, seed: int = 0, epochs: int | None = None, pro
 
 RECIPES["digits-stdp"] = _digits_stdp
 RECIPES["digits-restocnet"] = _digits_restocnet
+
+
+# ---------------------------------------------------------------- cartpole-lsm (spiking reservoir RL, docs/reservoir-rl.md)
+def _cartpole_lsm(out_path, *, seed: int = 0, epochs: int | None = None, progress=None) -> dict:
+    """A spiking reservoir policy for gymnasium's CartPole-v1: a fixed random 150-neuron LIF
+    reservoir and a readout trained by deep Q-learning; the model is one `lsm_policy` node (input
+    [observation, reset flag], output one score per action) and its summary reports episode returns
+    (mean_return over 100 test episodes) instead of a test accuracy."""
+    from .qlearn import recipe
+    return recipe(out_path, seed=seed, epochs=epochs, progress=progress)
+
+
+RECIPES["cartpole-lsm"] = _cartpole_lsm

@@ -22,7 +22,8 @@ ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench" / "exp"
 sys.path.insert(0, str(BENCH))
 import exp_agree  # noqa: E402
-import exp_bench  # noqa: E402
+# the bench core ships in the package (`hilkit bench exp`); bench/exp/exp_bench.py is its command-line wrapper
+from hilkit.host import bench_exp as exp_bench  # noqa: E402
 
 OPS = ("exp", "softmax", "logistic", "gelu", "gelu_tanh")
 QUAKES = ("quake1", "quake2")
