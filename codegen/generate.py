@@ -26,7 +26,7 @@ def generate(model_path: str | Path, board: str, out_dir: str | Path, exp: str =
 
     t0 = time.perf_counter()
     model = modelfile.load(model_path)
-    g = passes.run_default(ir.from_model(model, exp=exp))
+    g = passes.run_default(ir.from_model(model, exp=exp), board=board)
     p = planner.plan(g)
     files, extra_names = emit_c.emit(g, p, Path(out_dir), board, {"exp": exp})
     return Generated(out_dir=Path(out_dir), files=files, graph=g, plan=p,

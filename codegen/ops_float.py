@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from hilkit.models.functional import conv_padding
-
 from .ops import register
 
 

@@ -74,8 +74,8 @@ def cmd_train(args) -> int:
                   transient=False) as prog:
         task = prog.add_task(f"train {args.recipe}", total=None, info="")
 
-        def progress(epoch, n_epochs, loss, acc):
-            prog.update(task, total=n_epochs, completed=epoch, info=f"loss {loss:.4f}  acc {acc * 100:.1f} %")
+        def progress(epoch, n_epochs, loss, acc, info=None):  # info: a recipe's own line (cartpole-lsm: returns)
+            prog.update(task, total=n_epochs, completed=epoch, info=info or f"loss {loss:.4f}  acc {acc * 100:.1f} %")
 
         kw = {"seed": args.seed, "progress": progress}
         if args.epochs is not None:
@@ -83,8 +83,12 @@ def cmd_train(args) -> int:
         kw.update(prune_kw)
         summary = recipes.RECIPES[args.recipe](args.output, **kw)
     acc = summary.get("test_accuracy")
-    _console().print(f"wrote {args.output}: test accuracy {acc * 100:.2f} %, "
-                     f"{summary.get('train_seconds', 0):.1f} s")
+    if acc is None and "mean_return" in summary:  # a control policy (cartpole-lsm): episode returns
+        result = (f"mean return {summary['mean_return']:.1f} (min {summary['min_return']:.0f}) over "
+                  f"{summary['test_episodes']} test episodes")
+    else:
+        result = f"test accuracy {acc * 100:.2f} %"
+    _console().print(f"wrote {args.output}: {result}, {summary.get('train_seconds', 0):.1f} s")
     if args.json:
         _write_json(args.json, summary)
     return 0
@@ -273,6 +277,38 @@ def _add_interchange(sub) -> None:
     s.set_defaults(func=cmd_export)
 
 
+# ---------------------------------------------------------------- control (docs/reservoir-rl.md)
+def cmd_control(args) -> int:
+    from . import control as hk_control
+    report = hk_control.control(args.model, args.board, episodes=args.episodes, seed=args.seed, port=args.port,
+                                baud=args.baud, env_id=args.env, console=_console())
+    hk_control.print_report(report, _console(stderr=False))
+    if args.json:
+        _write_json(args.json, report)
+    if report["action_agreement"] < args.min_agreement:
+        print(f"hilkit: action agreement {report['action_agreement']:.4f} with the numpy policy is below "
+              f"--min-agreement {args.min_agreement}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _add_control(sub) -> None:
+    s = sub.add_parser("control", help="closed loop: the environment on the host, a policy model on the board")
+    s.add_argument("model", help="policy model file (.npz, from `hilkit train cartpole-lsm`) or a compiled directory")
+    s.add_argument("--board", default=DEFAULT_BOARD, help=f"board id (default {DEFAULT_BOARD})")
+    g = s.add_mutually_exclusive_group()
+    g.add_argument("--port", help="serial port or URL of a real board (/dev/ttyACM0, socket://h:p, rfc2217://)")
+    g.add_argument("--qemu", action="store_true", help="run under QEMU (the default for boards that have it)")
+    s.add_argument("--baud", type=int, default=None, help="baud rate for --port (default: the board's)")
+    s.add_argument("--episodes", type=positive_int, default=20, help="episodes to run (default 20)")
+    s.add_argument("--seed", type=int, default=0, help="environment seed of the first episode (default 0)")
+    s.add_argument("--env", default="CartPole-v1", help="gymnasium environment id (default CartPole-v1)")
+    s.add_argument("--json", metavar="OUT", help="write the report as JSON")
+    s.add_argument("--min-agreement", type=float, default=1.0,
+                   help="exit 1 if the board's actions agree with the numpy policy's less than this (default 1.0)")
+    s.set_defaults(func=cmd_control)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="hilkit", description="Hardware-in-the-loop deployment kit for efficient "
                                 "neural networks on ARM boards (QEMU or real hardware).")
@@ -362,6 +398,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--all", action="store_true", help="also list ports without a USB VID:PID")
     s.set_defaults(func=cmd_ports)
     _add_interchange(sub)
+    _add_control(sub)
     return p
 
 
