@@ -1,7 +1,6 @@
 """Generated C on the host: agreement with the numpy reference, strict warnings on every toolchain,
 ASan/UBSan, the arena against its lower bound, and the CLI's compile/run contract."""
 import json
-import subprocess
 
 import numpy as np
 import pytest
@@ -10,22 +9,9 @@ from hilkit.codegen.build import resource_dir
 from hilkit.codegen.generate import generate
 from hilkit.host.cli import main as cli
 from hilkit.models import data, modelfile, reference
-from helpers import CROSS, ROOT, SANITIZE, STRICT, have, run_cc
+from helpers import CROSS, SANITIZE, STRICT, build_driver, have, run_cc, run_driver
 
 RECIPES = ["digits-mlp", "digits-cnn"]
-
-
-def _driver(gen_dir, exe, flags):
-    inc = [f"-I{resource_dir('kernels_c')}", f"-I{resource_dir('firmware')}", f"-I{gen_dir}"]
-    src = [str(gen_dir / "model.c"), str(ROOT / "tests" / "c" / "model_driver.c")]
-    run_cc(["gcc", *STRICT, *flags, *inc, *src, "-o", str(exe), "-lm"])
-
-
-def _run_driver(exe, x):
-    p = subprocess.run([str(exe)], input=np.ascontiguousarray(x, np.float32).tobytes(), capture_output=True,
-                       timeout=120)
-    assert p.returncode == 0, p.stderr.decode()
-    return np.frombuffer(p.stdout, np.float32)
 
 
 def _test_split(model_path):
@@ -40,10 +26,10 @@ def _test_split(model_path):
 def test_generated_c_agrees_with_reference(recipe, sanitize, digits_models, tmp_path):
     model_path = digits_models[recipe]
     g = generate(model_path, "host", tmp_path / "gen")
-    _driver(tmp_path / "gen", tmp_path / "drv", SANITIZE if sanitize else ["-O2"])
+    build_driver(tmp_path / "gen", tmp_path / "drv", SANITIZE if sanitize else ["-O2"])
     m, x, y = _test_split(model_path)
     ref = reference.forward(m, x).reshape(len(x), -1)
-    out = _run_driver(tmp_path / "drv", x).reshape(len(x), -1)
+    out, _ = run_driver(tmp_path / "drv", x.reshape(len(x), -1), 10)
     assert out.shape == ref.shape == (360, 10)
     assert np.array_equal(out.argmax(1), ref.argmax(1)), "top-1 agreement must be 100 %"
     assert np.max(np.abs(out - ref)) <= 1e-4

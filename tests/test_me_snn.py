@@ -16,30 +16,7 @@ from hilkit.models import me_snn, modelfile, opset, reference, snn, snn_spec
 from hilkit.models.data import digits_split
 from hilkit.models.network import GraphBuilder
 from hilkit.models.snn_convert import FloatSNN, quantize
-from helpers import CROSS, SANITIZE, STRICT, have, run_cc
-
-DRIVER = r"""
-#include <stdio.h>
-#include "hk_model.h"
-int main(void)
-{
-    static float in[HK_MODEL_N_IN];
-    static float out[HK_MODEL_N_OUT];
-    static uint32_t extra[HK_MODEL_N_EXTRA + 1];
-    while (fread(in, sizeof in[0], HK_MODEL_N_IN, stdin) == HK_MODEL_N_IN) {
-        int n;
-        if (hk_model_infer(in, out) != 0) {
-            return 3;
-        }
-        n = hk_model_extra(extra);
-        if (fwrite(out, sizeof out[0], HK_MODEL_N_OUT, stdout) != HK_MODEL_N_OUT ||
-            fwrite(extra, sizeof extra[0], (size_t)n, stdout) != (size_t)n) {
-            return 4;
-        }
-    }
-    return 0;
-}
-"""
+from helpers import CROSS, SANITIZE, STRICT, build_driver, have, run_cc
 
 CNN = [{"type": "conv", "filters": 8, "kernel": 3}, {"type": "avgpool", "size": 2},
        {"type": "conv", "filters": 16, "kernel": 3}, {"type": "avgpool", "size": 2},
@@ -190,11 +167,6 @@ def test_device_level_network_runs_with_variation(rng):
 
 
 # ---------------------------------------------------------------- generated C
-def build_driver(gen_dir, exe, flags):
-    drv = gen_dir / "driver.c"
-    drv.write_text(DRIVER)
-    inc = [f"-I{resource_dir('kernels_c')}", f"-I{resource_dir('firmware')}", f"-I{gen_dir}"]
-    run_cc(["gcc", *STRICT, *flags, *inc, str(gen_dir / "model.c"), str(drv), "-o", str(exe), "-lm"])
 
 
 @pytest.mark.parametrize("name,variant", [(n, "O2") for n in sorted(CASES)]

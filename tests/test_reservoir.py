@@ -3,7 +3,6 @@ written from the equations), the readout quantizer, and the generated C bit-exac
 reference on the host (plain and ASan/UBSan) and warning-free on every board's compiler."""
 from __future__ import annotations
 
-import subprocess
 
 import numpy as np
 import pytest
@@ -11,30 +10,7 @@ import pytest
 from hilkit.codegen.build import resource_dir
 from hilkit.codegen.generate import generate
 from hilkit.models import modelfile, reference, reservoir, snn
-from helpers import CROSS, SANITIZE, STRICT, have, run_cc
-
-DRIVER = r"""
-#include <stdio.h>
-#include "hk_model.h"
-int main(void)
-{
-    static float in[HK_MODEL_N_IN];
-    static float out[HK_MODEL_N_OUT];
-    static uint32_t extra[HK_MODEL_N_EXTRA + 1];
-    while (fread(in, sizeof in[0], HK_MODEL_N_IN, stdin) == HK_MODEL_N_IN) {
-        int n;
-        if (hk_model_infer(in, out) != 0) {
-            return 3;
-        }
-        n = hk_model_extra(extra);
-        if (fwrite(out, sizeof out[0], HK_MODEL_N_OUT, stdout) != HK_MODEL_N_OUT ||
-            fwrite(extra, sizeof extra[0], (size_t)n, stdout) != (size_t)n) {
-            return 4;
-        }
-    }
-    return 0;
-}
-"""
+from helpers import CROSS, SANITIZE, STRICT, build_driver, have, run_cc, run_driver
 
 SMALL = reservoir.ReservoirConfig(neurons=40, excitatory=32, timesteps=25, leak_shift=3, input_bits=7,
                                   in_density=0.4, in_weight=(0.4, 1.2), in_degree=4, w_exc=0.6, w_inh=1.2,
@@ -201,19 +177,8 @@ def test_validation_rejects_bad_nodes(tmp_path):
 
 
 # ---------------------------------------------------------------- generated C
-def build_driver(gen_dir, exe, flags):
-    drv = gen_dir / "driver.c"
-    drv.write_text(DRIVER)
-    inc = [f"-I{resource_dir('kernels_c')}", f"-I{resource_dir('firmware')}", f"-I{gen_dir}"]
-    run_cc(["gcc", *STRICT, *flags, *inc, str(gen_dir / "model.c"), str(drv), "-o", str(exe), "-lm"])
 
 
-def run_driver(exe, x, n_out, n_extra):
-    p = subprocess.run([str(exe)], input=np.ascontiguousarray(x, np.float32).tobytes(), capture_output=True,
-                       timeout=120)
-    assert p.returncode == 0, p.stderr.decode()
-    raw = np.frombuffer(p.stdout, np.uint8).reshape(len(x), 4 * (n_out + n_extra))
-    return raw[:, :4 * n_out].copy().view(np.float32), raw[:, 4 * n_out:].copy().view(np.uint32)
 
 
 @pytest.mark.parametrize("variant", ["O2", "asan-ubsan"])

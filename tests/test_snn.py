@@ -3,7 +3,6 @@ bit-exact against it on the host (plain, portable ctz, ASan/UBSan) and warning-f
 board's compiler."""
 from __future__ import annotations
 
-import subprocess
 
 import numpy as np
 import pytest
@@ -12,31 +11,7 @@ from hilkit.codegen.build import resource_dir
 from hilkit.codegen.generate import generate
 from hilkit.models import modelfile, reference, snn, snn_spec
 from hilkit.models.snn_convert import FloatSNN, build_graph, quantize
-from helpers import CROSS, SANITIZE, STRICT, have, run_cc
-
-# Reads inputs from stdin; writes each inference's outputs and counters.
-DRIVER = r"""
-#include <stdio.h>
-#include "hk_model.h"
-int main(void)
-{
-    static float in[HK_MODEL_N_IN];
-    static float out[HK_MODEL_N_OUT];
-    static uint32_t extra[HK_MODEL_N_EXTRA + 1];
-    while (fread(in, sizeof in[0], HK_MODEL_N_IN, stdin) == HK_MODEL_N_IN) {
-        int n;
-        if (hk_model_infer(in, out) != 0) {
-            return 3;
-        }
-        n = hk_model_extra(extra);
-        if (fwrite(out, sizeof out[0], HK_MODEL_N_OUT, stdout) != HK_MODEL_N_OUT ||
-            fwrite(extra, sizeof extra[0], (size_t)n, stdout) != (size_t)n) {
-            return 4;
-        }
-    }
-    return 0;
-}
-"""
+from helpers import CROSS, SANITIZE, STRICT, build_driver, have, run_cc, run_driver
 
 CNN = [{"type": "conv", "filters": 8, "kernel": 3}, {"type": "avgpool", "size": 2},
        {"type": "conv", "filters": 16, "kernel": 3}, {"type": "avgpool", "size": 2},
@@ -98,19 +73,8 @@ def inputs(shape, n, rng):
     return x
 
 
-def build_driver(gen_dir, exe, flags):
-    drv = gen_dir / "driver.c"
-    drv.write_text(DRIVER)
-    inc = [f"-I{resource_dir('kernels_c')}", f"-I{resource_dir('firmware')}", f"-I{gen_dir}"]
-    run_cc(["gcc", *STRICT, *flags, *inc, str(gen_dir / "model.c"), str(drv), "-o", str(exe), "-lm"])
 
 
-def run_driver(exe, x, n_out, n_extra):
-    p = subprocess.run([str(exe)], input=np.ascontiguousarray(x, np.float32).tobytes(), capture_output=True,
-                       timeout=120)
-    assert p.returncode == 0, p.stderr.decode()
-    raw = np.frombuffer(p.stdout, np.uint8).reshape(len(x), 4 * (n_out + n_extra))
-    return raw[:, :4 * n_out].copy().view(np.float32), raw[:, 4 * n_out:].copy().view(np.uint32)
 
 
 # ---------------------------------------------------------------- reference and validation
