@@ -75,7 +75,10 @@ def cmd_train(args) -> int:
         task = prog.add_task(f"train {args.recipe}", total=None, info="")
 
         def progress(epoch, n_epochs, loss, acc, info=None):  # info: a recipe's own line (cartpole-lsm: returns)
-            prog.update(task, total=n_epochs, completed=epoch, info=info or f"loss {loss:.4f}  acc {acc * 100:.1f} %")
+            if info is None:  # recipes without a loss (unsupervised STDP) report NaN: leave it out
+                info = "  ".join(part for part, v in ((f"loss {loss:.4f}", loss), (f"acc {acc * 100:.1f} %", acc))
+                                 if v == v)
+            prog.update(task, total=n_epochs, completed=epoch, info=info)
 
         kw = {"seed": args.seed, "progress": progress}
         if args.epochs is not None:

@@ -76,6 +76,8 @@ def run(model, board_id: str, *, port=None, baud=None, limit=None, exp="libm", q
                              image=image, runtime_kind=target.kind)
     from .snn_report import snn_metrics  # spiking layers: spikes, synaptic ops, spike agreement
     report.update(snn_metrics(man, loaded, x, extras, instructions=insns if len(insns) == len(x) else None))
+    from hilkit.models.stdp import metrics as binary_snn_metrics  # bit-packed binary-kernel SNNs
+    report.update(binary_snn_metrics(man, loaded, x, extras, instructions=insns if len(insns) == len(x) else None))
     from .me_report import me_metrics  # ME-LIF neurons: spike agreement, energy ME vs CMOS LIF
     report.update(me_metrics(man, loaded, x, extras, instructions=insns if len(insns) == len(x) else None))
     if reference_kind == "litert":  # LiteRT's interpreter on the same inputs, as a second reference
