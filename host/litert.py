@@ -104,7 +104,12 @@ def build_shared(model_path, workdir: Path = CACHE, exp: str = "libm", cflags: l
 
     model_path = Path(model_path)
     flags = list(get_board("host").cflags if cflags is None else cflags)
-    digest = hashlib.sha256(model_path.read_bytes() + " ".join(flags).encode()).hexdigest()[:12]
+    # the kernels are headers compiled into the library: a change to any of them is a new library
+    h = hashlib.sha256(model_path.read_bytes() + " ".join(flags).encode())
+    for d in (resource_dir("kernels_c"), resource_dir("firmware")):
+        for f in sorted(Path(d).glob("*.h")):
+            h.update(f.name.encode() + f.read_bytes())
+    digest = h.hexdigest()[:12]
     out = Path(workdir) / f"{model_path.stem}-{digest}-{exp}"
     lib = out / "libmodel.so"
     if lib.is_file():
@@ -142,6 +147,22 @@ def _med_us(v) -> float:
     return statistics.median(v) / 1e3
 
 
+def _floor_interpreter():
+    """A LiteRT interpreter of the smallest graph (one 1 x 1 FULLY_CONNECTED): its invoke() is
+    the cost of calling LiteRT from Python, as ctypes_floor_us is ours."""
+    import tempfile
+
+    from hilkit.models import modelfile
+    from hilkit.models.layers import Dense
+
+    graph, arrays = Dense(1, 1, np.random.default_rng(0)).to_graph((1,), name="floor")
+    with tempfile.TemporaryDirectory(prefix="hk_floor_") as tmp:
+        data = export_tflite(modelfile.save(Path(tmp) / "floor.npz", graph, arrays))
+    it = interpreter_class()(model_content=data, num_threads=1)
+    it.allocate_tensors()
+    return it
+
+
 def bench_vs(model_path, n: int = 2000, *, exp: str = "libm", warmup: int = 200, workdir: Path = CACHE,
              cflags: list[str] | None = None) -> dict:
     """Batch-1 latency of our generated C vs LiteRT (one thread), in one process.
@@ -151,7 +172,9 @@ def bench_vs(model_path, n: int = 2000, *, exp: str = "libm", warmup: int = 200,
     `get_tensor`), and LiteRT's builtin kernels without the XNNPACK delegate. `ours_us`/`litert_us`
     are the medians of the inference calls alone (`hk_model_infer`, `invoke`), `*_call_us` include
     moving the input and output; `speedup` = litert_us / ours_us. `ctypes_floor_us` is the cost of
-    calling an empty C function the same way (part of ours_us). Also checks top-1 agreement."""
+    calling an empty C function the same way (part of ours_us), `litert_floor_us` that of invoking
+    LiteRT on a one-weight graph (part of litert_us); `speedup_net` compares the two with those
+    floors taken off (the work inside the calls). Also checks top-1 agreement."""
     from hilkit.models import data, modelfile
 
     OpResolverType = None
@@ -174,6 +197,7 @@ def bench_vs(model_path, n: int = 2000, *, exp: str = "libm", warmup: int = 200,
                                   experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
         it2.allocate_tensors()
         builtin = it2
+    floor_it = _floor_interpreter()
     _, _, x_test, _ = data.digits_split()
     xs = x_test.reshape((-1,) + tuple(m.input_shape)).astype(np.float32)
     xt = [lit.to_tfl(x) for x in xs]
@@ -185,7 +209,7 @@ def bench_vs(model_path, n: int = 2000, *, exp: str = "libm", warmup: int = 200,
     noop.argtypes, noop.restype = [ctypes.c_void_p], ctypes.c_int
     scratch = np.zeros(64, np.uint32)
     ps = scratch.ctypes.data
-    t = {k: [] for k in ("ours", "ours_call", "lit", "lit_call", "builtin", "floor")}
+    t = {k: [] for k in ("ours", "ours_call", "lit", "lit_call", "builtin", "floor", "lit_floor")}
     clock = time.perf_counter_ns
     for i in range(warmup + n):
         k = i % len(xs)
@@ -210,6 +234,8 @@ def bench_vs(model_path, n: int = 2000, *, exp: str = "libm", warmup: int = 200,
         t9 = clock()
         noop(ps)
         t10 = clock()
+        floor_it.invoke()
+        t11 = clock()
         if i >= warmup:
             t["ours"].append(t2 - t1)
             t["ours_call"].append(t3 - t0)
@@ -218,12 +244,15 @@ def bench_vs(model_path, n: int = 2000, *, exp: str = "libm", warmup: int = 200,
             if builtin is not None:
                 t["builtin"].append(t8 - t7)
             t["floor"].append(t10 - t9)
+            t["lit_floor"].append(t11 - t10)
     ours_us, lit_us = _med_us(t["ours"]), _med_us(t["lit"])
+    floor_us, lit_floor_us = _med_us(t["floor"]), _med_us(t["lit_floor"])
     return {"model": m.name, "board": "host", "ours_us": ours_us, "litert_us": lit_us, "speedup": lit_us / ours_us,
             "ours_call_us": _med_us(t["ours_call"]), "litert_call_us": _med_us(t["lit_call"]),
             "speedup_call": _med_us(t["lit_call"]) / _med_us(t["ours_call"]),
             "litert_builtin_us": _med_us(t["builtin"]) if t["builtin"] else None,
-            "ctypes_floor_us": _med_us(t["floor"]),
+            "ctypes_floor_us": floor_us, "litert_floor_us": lit_floor_us,
+            "speedup_net": (lit_us - lit_floor_us) / max(ours_us - floor_us, 1e-3),
             "samples": n, "litert_threads": 1, "exp": exp, "cflags": flags,
             "top1_agreement_ours_vs_litert": agree,
             "method": "batch 1, one process, interleaved calls; ours: generated C as a shared library via ctypes; "

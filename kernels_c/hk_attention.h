@@ -21,6 +21,7 @@
 #include "hk_dense.h"
 #include "hk_exp.h"
 #include "hk_types.h"
+#include "hk_x86.h" /* again, now with hk_exp.h: the x86-64 attention heads */
 
 #define HK_ATTENTION_SCRATCH(t, d) (4 * (t) * (d) + (t))
 
@@ -47,6 +48,10 @@ HK_INLINE void hk_patches_f32(const float *HK_RESTRICT x, hk_dims in, int ph, in
 HK_INLINE void hk_token_dense_f32(const float *HK_RESTRICT x, int t, int d_in, const float *HK_RESTRICT wb,
                                   const float *HK_RESTRICT b, float *HK_RESTRICT y, int d_out)
 {
+#if defined(HK_NN_X86)
+    hk__token_dense_x86(x, t, d_in, wb, b, y, d_out);
+    return;
+#endif
     for (int i = 0; i < t; i++) {
         hk_dense_blocked_f32(x + (size_t)i * (size_t)d_in, d_in, wb, b, y + (size_t)i * (size_t)d_out, d_out, 0);
     }
@@ -136,6 +141,12 @@ HK_INLINE void hk__attention_f32(const float *x, int t, int d, int heads, const 
     float *o = qkv + (size_t)t * (size_t)ld;       /* [t][d]  */
     float *s = o + (size_t)t * (size_t)d;          /* [t]     */
     hk_token_dense_f32(x, t, d, wqkv, bqkv, qkv, ld);
+#if defined(HK_NN_X86)
+    if (hk__attention_heads_x86(qkv, t, d, heads, scale, o, exp)) {
+        hk_token_dense_f32(o, t, d, wout, bout, y, d);
+        return;
+    }
+#endif
     for (int h = 0; h < heads; h++) {
         const float *qh = qkv + h * dh, *kh = qkv + d + h * dh, *vh = qkv + 2 * d + h * dh;
         for (int i = 0; i < t; i++) {

@@ -622,6 +622,8 @@ HK_INLINE void hk_conv2d_blocked_f32(const float *HK_RESTRICT x, hk_dims in, con
     const hk__conv_src s = hk__conv_prepare(x, in, out, p, scratch);
 #ifdef HK_NN_NEON
     hk__conv_blocked_neon(s, in.c, wb, b, y, out, p.kernel, p.stride, relu);
+#elif defined(HK_NN_X86)
+    hk__conv_blocked_x86(s.x, s.cs, s.rs, in.c, wb, b, y, out, p.kernel, p.stride, relu);
 #else
     hk__conv_blocked_scalar(s, in.c, wb, b, y, out, p.kernel, p.stride, relu, 1);
 #endif

@@ -328,9 +328,15 @@ HK_INLINE void hk__dense_block4_neon(const float *HK_RESTRICT x, int n_in, const
 }
 #endif
 
+#include "hk_x86.h" /* x86-64 SSE2/AVX paths (HK_NN_X86) */
+
 HK_INLINE void hk_dense_blocked_f32(const float *HK_RESTRICT x, int n_in, const float *HK_RESTRICT wb,
                                     const float *HK_RESTRICT b, float *HK_RESTRICT y, int n_out, int relu)
 {
+#if defined(HK_NN_X86)
+    hk__dense_blocked_x86(x, n_in, wb, b, y, n_out, relu);
+    return;
+#endif
     const int n4 = n_out - n_out % 4;
     for (int o0 = 0; o0 < n4; o0 += 4) {
 #if defined(HK_NN_VFP_ASM)

@@ -24,10 +24,11 @@
  *     |max| <= HK_SOFTMAX_FOLD_MAX and subtracted first beyond it (keeps folding's rounding small).
  *
  * Paths: portable scalar C (`..._c`, always compiled), NEON (aarch64, armv7: hk_exp_neon.h),
- * Helium/MVE (Cortex-M55: hk_exp_mve.h) and an FPv4/FPv5 scalar-asm softmax, logistic and GELU
- * for Cortex-M4F/M7 (below; C cannot make GCC emit the VLDM/VSTM they need). The public
- * `hk_<op>_<variant>_f32` picks the best path for the target; define HK_EXP_PORTABLE to force the
- * portable C. Flush-to-zero SIMD (armv7 NEON; MVE under QEMU) turns subnormal outputs into 0. */
+ * Helium/MVE (Cortex-M55: hk_exp_mve.h), SSE2/AVX2 (x86-64: hk_exp_x86.h) and an FPv4/FPv5
+ * scalar-asm softmax, logistic and GELU for Cortex-M4F/M7 (below; C cannot make GCC emit the
+ * VLDM/VSTM they need). The public `hk_<op>_<variant>_f32` picks the best path for the target;
+ * define HK_EXP_PORTABLE to force the portable C. Flush-to-zero SIMD (armv7 NEON; MVE under
+ * QEMU) turns subnormal outputs into 0. */
 #ifndef HK_EXP_H
 #define HK_EXP_H
 #include <math.h>
@@ -690,10 +691,14 @@ HK_INLINE void hk__softmax_quake_vfp(const float *x, float *y, int n, int order)
 /* ---- public kernels: the best path for the target ---- */
 #include "hk_exp_neon.h"
 #include "hk_exp_mve.h"
+#include "hk_exp_x86.h"
 
 #if defined(HK_EXP_NEON)
 #define HK__SOFTMAX(x, y, n, o) hk__softmax_quake_neon(x, y, n, o)
 #define HK__ELTWISE(x, y, n, op, o) hk__eltwise_quake_neon(x, y, n, op, o)
+#elif defined(HK_EXP_X86)
+#define HK__SOFTMAX(x, y, n, o) hk__softmax_quake_x86(x, y, n, o)
+#define HK__ELTWISE(x, y, n, op, o) hk__eltwise_quake_x86(x, y, n, op, o)
 #elif defined(HK_EXP_MVE)
 #define HK__SOFTMAX(x, y, n, o) hk__softmax_quake_mve(x, y, n, o)
 #define HK__ELTWISE(x, y, n, op, o) hk__eltwise_quake_mve(x, y, n, op, o)
