@@ -111,7 +111,6 @@ HK_ME_NOINLINE uint32_t hk_me_fire_s32(int32_t *HK_RESTRICT u, int n_pix, int c,
 HK_INLINE int hk_me_run(const hk_me_net *me, const float *in, float *out, hk_snn_scratch sc, uint32_t *counters)
 {
     const hk_snn_net *net = me->net;
-    const hk_snn_layer *first = &net->layers[0];
     const hk_snn_layer *last = &net->layers[net->n_layers - 1];
     const int in_words = net->in.h * net->in.w * hk_snn_words(net->in.c);
     const int direct = net->coding == HK_SNN_DIRECT;
@@ -120,29 +119,8 @@ HK_INLINE int hk_me_run(const hk_me_net *me, const float *in, float *out, hk_snn
     if (net->leak_shift < 1) {
         return -1;
     }
-    for (int i = 0; i < net->n_layers; i++) {
-        const hk_snn_layer *l = &net->layers[i];
-        const int n = l->out.c * l->out.h * l->out.w;
-        const int32_t u0 = (l->threshold > 0 && net->v_init_half) ? l->threshold / 2 : 0;
-        int32_t *u = sc.mem + l->mem_off;
-        if (l->kind == HK_SNN_CONV && l->conv.kernel > HK_SNN_MAX_KERNEL) {
-            return -1;
-        }
-        for (int j = 0; j < n; j++) {
-            u[j] = u0;
-        }
-        if (l->threshold > 0 && !(i == 0 && direct)) {
-            hk_snn_leak_bias_s32(u, l->out.h * l->out.w, l->out.c, l->bias, net->leak_shift); /* step 0's start */
-        }
-    }
-    hk_snn_quantize_f32(in, net->in, net->input_bits, sc.q);
-    if (direct) {
-        if (first->kind == HK_SNN_CONV) {
-            hk_snn_current_conv_s32(sc.q, first->in, first->w, first->bias, first->out, first->conv, sc.cur0);
-        } else {
-            hk_snn_current_dense_s32(sc.q, first->in.c * first->in.h * first->in.w, first->w, first->bias,
-                                     first->out.c, sc.cur0);
-        }
+    if (hk_snn_begin(net, in, sc) != 0) {
+        return -1;
     }
     for (int t = 0; t < net->timesteps; t++) {
         const uint32_t *prev = NULL;

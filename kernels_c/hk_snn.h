@@ -293,22 +293,13 @@ HK_INLINE uint32_t hk_snn_event(const hk_snn_layer *l, const uint32_t *bits, int
     return hk_snn_dense_event_s32(bits, l->in, l->pool, l->w, l->out.c, u, negate);
 }
 
-/* One inference: quantize the input, run `timesteps` steps through every layer, write
- * out[o] = (float)u_out[o] * out_scale, and add the spike and synaptic-operation counts to
- * counters (the caller zeroes them). Returns 0, or -1 for a conv kernel above HK_SNN_MAX_KERNEL.
- *
- * A step of a spiking layer is: u = leak(u) + bias, accumulate the input spikes, fire. The first
- * part of step t+1 is done by the fire pass of step t (one pass over the membranes, not two); a
- * directly coded first layer does its whole step in one pass. */
-HK_INLINE int hk_snn_run(const hk_snn_net *net, const float *in, float *out, hk_snn_scratch sc,
-                         uint32_t *counters)
+/* The start of an inference, shared by every spiking runner: membranes at their initial value (with
+ * step 0's leak and bias), the input quantised, and for direct coding the first layer's constant
+ * current. Returns 0, or -1 for a conv kernel above HK_SNN_MAX_KERNEL. */
+HK_INLINE int hk_snn_begin(const hk_snn_net *net, const float *in, hk_snn_scratch sc)
 {
     const hk_snn_layer *first = &net->layers[0];
-    const hk_snn_layer *last = &net->layers[net->n_layers - 1];
-    const int in_words = net->in.h * net->in.w * hk_snn_words(net->in.c);
     const int direct = net->coding == HK_SNN_DIRECT;
-    uint32_t state = net->seed, synops = 0;
-
     for (int i = 0; i < net->n_layers; i++) {
         const hk_snn_layer *l = &net->layers[i];
         const int n = l->out.c * l->out.h * l->out.w;
@@ -332,6 +323,27 @@ HK_INLINE int hk_snn_run(const hk_snn_net *net, const float *in, float *out, hk_
             hk_snn_current_dense_s32(sc.q, first->in.c * first->in.h * first->in.w, first->w, first->bias,
                                      first->out.c, sc.cur0);
         }
+    }
+    return 0;
+}
+
+/* One inference: quantize the input, run `timesteps` steps through every layer, write
+ * out[o] = (float)u_out[o] * out_scale, and add the spike and synaptic-operation counts to
+ * counters (the caller zeroes them). Returns 0, or -1 for a conv kernel above HK_SNN_MAX_KERNEL.
+ *
+ * A step of a spiking layer is: u = leak(u) + bias, accumulate the input spikes, fire. The first
+ * part of step t+1 is done by the fire pass of step t (one pass over the membranes, not two); a
+ * directly coded first layer does its whole step in one pass. */
+HK_INLINE int hk_snn_run(const hk_snn_net *net, const float *in, float *out, hk_snn_scratch sc,
+                         uint32_t *counters)
+{
+    const hk_snn_layer *last = &net->layers[net->n_layers - 1];
+    const int in_words = net->in.h * net->in.w * hk_snn_words(net->in.c);
+    const int direct = net->coding == HK_SNN_DIRECT;
+    uint32_t state = net->seed, synops = 0;
+
+    if (hk_snn_begin(net, in, sc) != 0) {
+        return -1;
     }
     for (int t = 0; t < net->timesteps; t++) {
         const uint32_t *prev = NULL;
