@@ -64,21 +64,10 @@ def _me_spiking_net(e, n) -> str:
     lay = ops_snn.layout(base)
     a, params = n._me_attrs, n._me_params
     ident = e.ident(n)
-    up = ident.upper()
     counters = e.counters(n, lay.counters)
     idx = {name: i for i, name in enumerate(lay.counters)}
-    wfield = "w8" if a["weight_bits"] == 8 else "w16"
-    rows, fires = [], []
-    for l, moff, boff in zip(lay.layers, lay.mem_off, lay.bits_off):
-        top, _, left, _ = l.pads
-        theta = int(lay.params[f"{l.name}.threshold"][0]) if l.spiking else 0
-        rows.append(
-            f"        {{.kind = {'HK_SNN_CONV' if l.kind == 'conv' else 'HK_SNN_DENSE'}, .pool = {l.pool}, "
-            f".in = {ops_snn._dims(l.in_dims)}, .out = {ops_snn._dims(l.out_dims)},\n"
-            f"         .conv = {{{l.kernel}, {l.stride}, {top}, {left}}}, .w = {{.{wfield} = {ident}_{l.name}_weight}}, "
-            f".bias = {ident}_{l.name}_bias,\n"
-            f"         .threshold = {theta}, .mem_off = {moff}u, .bits_off = {max(boff, 0)}u, "
-            f".counter = {idx.get(f'spikes_{l.name}', -1)}}},")
+    fires = []
+    for l in lay.layers:
         if l.spiking:
             shift = int(params[f"{l.name}.table_shift"][0])
             fires.append(f"        {{{ident}_{l.name}_fire_table, {shift}, {a['table_bins']}}},")
@@ -86,26 +75,8 @@ def _me_spiking_net(e, n) -> str:
             fires.append("        {NULL, 0, 0},")
     if a["leak_shift"] < 1:
         raise CodegenError(f"layer {n.name!r}: ME neurons need leak_shift >= 1")
-    net = (f"static const hk_snn_net net = {{\n"
-           f"    .layers = layers, .n_layers = {len(lay.layers)}, .timesteps = {a['timesteps']},\n"
-           f"    .reset = HK_SNN_RESET_HARD, .leak_shift = {a['leak_shift']}, .v_init_half = {int(a['v_init'] == 'half')},\n"
-           f"    .coding = {'HK_SNN_DIRECT' if a['coding'] == 'direct' else 'HK_SNN_RATE'}, "
-           f".input_bits = {a['input_bits']}, .seed = {a['seed']}u, .in = {ops_snn._dims(lay.layers[0].in_dims)},\n"
-           f"    .out_scale = {ops_snn._c_float(lay.params['output_scale'][0])}, .counter_synops = {idx['synops']}, "
-           f".counter_in = {idx.get('spikes_in', -1)}}};")
-    cur0 = lay.layers[0].n_out if a["coding"] == "direct" else 1
     return "\n".join([
-        "{",
-        f"    enum {{ {up}_MEM_WORDS = {lay.mem_words}, {up}_BITS_WORDS = {lay.bits_words}, "
-        f"{up}_Q_WORDS = {lay.layers[0].n_in}, {up}_CUR0_WORDS = {cur0} }};",
-        f"    static int32_t mem[{up}_MEM_WORDS];",
-        f"    static uint32_t bits[{up}_BITS_WORDS];",
-        f"    static int32_t q[{up}_Q_WORDS];",
-        f"    static int32_t cur0[{up}_CUR0_WORDS];",
-        f"    static const hk_snn_layer layers[{len(lay.layers)}] = {{",
-        *rows,
-        "    };",
-        "    " + net.replace("\n", "\n    "),
+        *ops_snn.net_definition(ident, lay, a, idx, "hard"),
         f"    static const hk_me_fire fire[{len(lay.layers)}] = {{",
         *fires,
         "    };",

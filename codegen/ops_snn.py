@@ -109,14 +109,10 @@ def _c_float(v) -> str:
     return c_float(np.float32(v))
 
 
-@register("spiking_net", ["hk_snn.h"], arrays=_arrays, macs=_macs, note=_note)
-def _spiking_net(e, n) -> str:
-    lay = layout(n)
-    a = lay.attrs
-    ident = e.ident(n)
+def net_definition(ident: str, lay: Layout, a: dict, idx: dict, reset: str) -> list[str]:
+    """The C block's opening lines shared by every runner over `hk_snn_net`: the scratch buffers,
+    the layer table and the net itself (`reset` is "soft" or "hard")."""
     up = ident.upper()
-    counters = e.counters(n, lay.counters)
-    idx = {name: i for i, name in enumerate(lay.counters)}
     wfield = "w8" if a["weight_bits"] == 8 else "w16"
     rows = []
     for l, moff, boff in zip(lay.layers, lay.mem_off, lay.bits_off):
@@ -131,14 +127,14 @@ def _spiking_net(e, n) -> str:
             f".counter = {idx.get(f'spikes_{l.name}', -1)}}},")
     net = (f"static const hk_snn_net net = {{\n"
            f"    .layers = layers, .n_layers = {len(lay.layers)}, .timesteps = {a['timesteps']},\n"
-           f"    .reset = {'HK_SNN_RESET_SOFT' if a['reset'] == 'soft' else 'HK_SNN_RESET_HARD'}, "
+           f"    .reset = {'HK_SNN_RESET_SOFT' if reset == 'soft' else 'HK_SNN_RESET_HARD'}, "
            f".leak_shift = {a['leak_shift']}, .v_init_half = {int(a['v_init'] == 'half')},\n"
            f"    .coding = {'HK_SNN_DIRECT' if a['coding'] == 'direct' else 'HK_SNN_RATE'}, "
            f".input_bits = {a['input_bits']}, .seed = {a['seed']}u, .in = {_dims(lay.layers[0].in_dims)},\n"
            f"    .out_scale = {_c_float(lay.params['output_scale'][0])}, .counter_synops = {idx['synops']}, "
            f".counter_in = {idx.get('spikes_in', -1)}}};")
     cur0 = lay.layers[0].n_out if a["coding"] == "direct" else 1
-    return "\n".join([
+    return [
         "{",
         f"    enum {{ {up}_MEM_WORDS = {lay.mem_words}, {up}_BITS_WORDS = {lay.bits_words}, "
         f"{up}_Q_WORDS = {lay.layers[0].n_in}, {up}_CUR0_WORDS = {cur0} }};",
@@ -150,6 +146,17 @@ def _spiking_net(e, n) -> str:
         *rows,
         "    };",
         "    " + net.replace("\n", "\n    "),
+    ]
+
+
+@register("spiking_net", ["hk_snn.h"], arrays=_arrays, macs=_macs, note=_note)
+def _spiking_net(e, n) -> str:
+    lay = layout(n)
+    a = lay.attrs
+    counters = e.counters(n, lay.counters)
+    idx = {name: i for i, name in enumerate(lay.counters)}
+    return "\n".join([
+        *net_definition(e.ident(n), lay, a, idx, a["reset"]),
         "    const hk_snn_scratch scratch = {mem, bits, q, cur0};",
         f"    /* counters: {', '.join(lay.counters)} */",
         f"    if (hk_snn_run(&net, {e.ptr(n.inputs[0])}, {e.ptr(n.name)}, scratch, {counters}) != 0) {{",
