@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .snn_report import PJ_PER_MAC, PJ_PER_SYNOP, linear_fit
+from .snn_report import PJ_PER_MAC, PJ_PER_SYNOP, compare_counters, linear_fit
 
 
 def me_nodes(loaded_model) -> list[dict]:
@@ -70,18 +70,8 @@ def me_metrics(manifest: dict, loaded_model, x_test, board_extras, *, instructio
     nodes = me_nodes(loaded_model)
     if not nodes:
         return {}
-    names = list(manifest.get("extra") or [])
-    board = np.asarray([list(e) for e in board_extras], dtype=np.int64).reshape(len(board_extras), -1)
-    if len(board) != len(x_test):
-        raise ValueError(f"{len(board)} counter rows for {len(x_test)} samples")
-    if board.shape[1] != len(names):
-        raise ValueError(f"the board returned {board.shape[1]} counters per inference, the manifest names {len(names)}")
     ref = me_snn.model_counters(loaded_model, x_test)
-    missing = [k for k in ref if k not in names]
-    if missing:
-        raise ValueError(f"the manifest has no counter {missing[0]!r}: compile the model again")
-    col = {n: i for i, n in enumerate(names)}
-    same = (board[:, [col[k] for k in ref]] == np.stack([ref[k] for k in ref], axis=1)).all(axis=1)
+    board, col, same = compare_counters(manifest, board_extras, len(x_test), ref)
     spike_keys = [k for k in ref if k.rsplit(".", 1)[1].startswith("spikes_l")]
     synop_keys = [k for k in ref if k.endswith(".synops")]
     spikes = board[:, [col[k] for k in spike_keys]].sum(axis=1)

@@ -35,6 +35,26 @@ def linear_fit(x, y) -> dict:
     return {"slope": float(slope), "intercept": float(intercept), "r2": r2, "n": int(len(x))}
 
 
+def compare_counters(manifest: dict, board_extras, n_samples: int, ref: dict):
+    """Line the board's per-inference counters up with the reference's.
+
+    Returns (board counters [N, n_extra] int64, {counter name: column}, per-sample bool: every
+    counter the reference computes equals the board's). Raises ValueError when the rows or the
+    names do not match the compiled manifest."""
+    names = list(manifest.get("extra") or [])
+    board = np.asarray([list(e) for e in board_extras], dtype=np.int64).reshape(len(board_extras), -1)
+    if len(board) != n_samples:
+        raise ValueError(f"{len(board)} counter rows for {n_samples} samples")
+    if board.shape[1] != len(names):
+        raise ValueError(f"the board returned {board.shape[1]} counters per inference, the manifest names {len(names)}")
+    missing = [k for k in ref if k not in names]
+    if missing:
+        raise ValueError(f"the manifest has no counter {missing[0]!r}: compile the model again")
+    col = {n: i for i, n in enumerate(names)}
+    same = (board[:, [col[k] for k in ref]] == np.stack([ref[k] for k in ref], axis=1)).all(axis=1)
+    return board, col, same
+
+
 def snn_metrics(manifest: dict, loaded_model, x_test, board_extras, *, instructions=None) -> dict:
     """The SNN keys for the run report; {} for a model without spiking_net nodes.
 
@@ -50,20 +70,8 @@ def snn_metrics(manifest: dict, loaded_model, x_test, board_extras, *, instructi
     nodes = spiking_nodes(loaded_model)
     if not nodes:
         return {}
-    names = list(manifest.get("extra") or [])
-    board = np.asarray([list(e) for e in board_extras], dtype=np.int64).reshape(len(board_extras), -1)
-    if len(board) != len(x_test):
-        raise ValueError(f"{len(board)} counter rows for {len(x_test)} samples")
-    if board.shape[1] != len(names):
-        raise ValueError(f"the board returned {board.shape[1]} counters per inference, the manifest names {len(names)}")
     ref = snn.model_counters(loaded_model, x_test)
-    missing = [k for k in ref if k not in names]
-    if missing:
-        raise ValueError(f"the manifest has no counter {missing[0]!r}: compile the model again")
-    col = {n: i for i, n in enumerate(names)}
-    ref_mat = np.stack([ref[k] for k in ref], axis=1)
-    board_mat = board[:, [col[k] for k in ref]]
-    same = (board_mat == ref_mat).all(axis=1)
+    board, col, same = compare_counters(manifest, board_extras, len(x_test), ref)
 
     spike_keys = [k for k in ref if k.rsplit(".", 1)[1].startswith("spikes_l")]
     synop_keys = [k for k in ref if k.endswith(".synops")]
