@@ -3,7 +3,7 @@ PY      ?= python3
 VENV    := .venv
 VPY     := $(VENV)/bin/python
 STAMP   := $(VENV)/.hilkit-installed
-SRC_DEPS := pyproject.toml CMakeLists.txt $(wildcard host/*.c host/qemu_plugin/*.c kernels_c/*.h)
+SRC_DEPS := pyproject.toml CMakeLists.txt $(wildcard host/*.c host/qemu_plugin/*.[ch] kernels_c/*.h)
 PYTEST_ARGS ?=
 
 .PHONY: setup system-packages demo test clean

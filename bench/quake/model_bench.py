@@ -37,6 +37,9 @@ from hilkit.host.boards import get_board
 from hilkit.models import data, modelfile, reference
 
 HERE = Path(__file__).resolve().parent
+# The QEMU plugin API header: in a checkout beside hk_insn.c; in a wheel installed beside hk_callee.c.
+_CHECKOUT_API = HERE.parents[1] / "host" / "qemu_plugin"
+PLUGIN_API_DIR = _CHECKOUT_API if (_CHECKOUT_API / "qemu_plugin_api.h").is_file() else HERE
 VARIANTS = ("libm", "quake1", "quake2", "stub", "zero")
 EXPLESS = {"stub": [], "zero": ["-DHK_EXP_ZERO"]}  # libm builds without exp (free_exp.h)
 STRICT = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic"]
@@ -123,7 +126,8 @@ def plugin(workdir: Path) -> Path:
     """hk_callee.so, built with the host compiler."""
     so = workdir / "hk_callee.so"
     if not so.is_file():
-        _run(["gcc", *STRICT, "-O2", "-shared", "-fPIC", "-o", so, HERE / "hk_callee.c"], "building hk_callee")
+        _run(["gcc", *STRICT, "-O2", "-shared", "-fPIC", f"-I{PLUGIN_API_DIR}", "-o", so, HERE / "hk_callee.c"],
+             "building hk_callee")
     return so
 
 
