@@ -1,11 +1,10 @@
 #!/usr/bin/env bash
-# Installs the Debian/Ubuntu packages hilkit needs (cross compilers, newlib, QEMU user and system,
-# a host compiler, Python venv support). Idempotent: installs only what is missing.
+# Installs the Debian/Ubuntu packages listed in scripts/debian-packages.txt (cross compilers and
+# their C libraries, newlib, picolibc, QEMU user and system, a host compiler, Python venv support).
+# Idempotent: installs only what is missing, with sudo when not root, never relying on Recommends.
 set -euo pipefail
-pkgs=(build-essential python3-venv python3-dev
-      qemu-user qemu-system-arm
-      gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf
-      gcc-arm-none-eabi libnewlib-arm-none-eabi picolibc-aarch64-linux-gnu)
+here="$(cd "$(dirname "$0")" && pwd)"
+mapfile -t pkgs < <(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$here/debian-packages.txt")
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
