@@ -5,11 +5,11 @@ The CMake cache is kept in the build directory, and configure runs again only wh
 CMake sees (toolchain, flags, file lists) change: a rebuild is one Ninja call."""
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -55,6 +55,26 @@ def resource_dir(name: str) -> Path:
             return cand
     raise BuildError(f"cannot find hilkit's {name}/ (neither a checkout nor an installed share/{name}): "
                      "reinstall hilkit (`make setup`)")
+
+
+@functools.lru_cache(maxsize=None)
+def source_identity() -> str:
+    """A hash of everything of hilkit's that a firmware build depends on: the Python packages that
+    generate the C and the C resources (kernels, firmware, boards). Two installations with other
+    sources never share a cached build."""
+    import hilkit
+
+    h = hashlib.sha256()
+    roots = [Path(p) for p in hilkit.__path__]
+    files = []
+    for pkg in ("core", "ops", "codegen", "host", "models"):
+        for root in roots:
+            files += sorted((root / pkg).rglob("*.py")) if (root / pkg).is_dir() else []
+    for name in ("kernels_c", "firmware", "boards"):
+        files += sorted(f for f in resource_dir(name).rglob("*") if f.is_file() and "__pycache__" not in f.parts)
+    for f in files:
+        h.update(str(f).encode() + b"\0" + f.read_bytes() + b"\0")
+    return h.hexdigest()[:12]
 
 
 def _tool(name: str) -> str:
@@ -110,9 +130,11 @@ def _configure_args(board, model_dir: Path | None, sources) -> list[str]:
 
 def _run(cmd: list[str], cwd: Path, what: str) -> None:
     try:
-        p = subprocess.run(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        p = run_group(cmd, cwd=cwd)
     except OSError as e:
         raise BuildError(f"{what}: cannot run {cmd[0]}: {e}") from None
+    """Run one build step; it and its children die with hilkit (core.proc.run_group)."""
+    from hilkit.core.proc import run_group
     if p.returncode != 0:
         tail = "\n".join(p.stdout.strip().splitlines()[-40:])
         raise BuildError(f"{what} failed (exit {p.returncode}):\n{tail}")
@@ -151,7 +173,11 @@ def build_firmware(model_dir, board, build_dir=None, jobs: int = 2, *, sources=N
               "-B", str(build_dir), *args], build_dir, f"configuring the firmware for {board.id}")
         stamp.write_text(json.dumps({"key": key, "board": board.id}))
     _run([ninja, "-C", str(build_dir), f"-j{max(1, int(jobs))}"], build_dir, f"building the firmware for {board.id}")
+        # Configure from scratch: a cache made elsewhere (another hilkit install, a folder that was
+        # built under a temporary name and renamed) makes CMake refuse to configure.
     image = given / IMAGE_NAME
+        (build_dir / "CMakeCache.txt").unlink(missing_ok=True)
+        shutil.rmtree(build_dir / "CMakeFiles", ignore_errors=True)
     if not image.is_file():
         raise BuildError(f"the build for {board.id} produced no {image}")
     return image

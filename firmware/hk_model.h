@@ -6,6 +6,7 @@
  *   HK_MODEL_N_EXTRA                        number of u32 counters (0 for plain models)
  *   MODEL_ARENA_BYTES                       static activation arena size
  *   HK_MODEL_HASH                           string: first 16 hex digits of the model file's SHA-256
+ *   HK_FW_VERSION                           string: the hilkit version that generated it
  * and model.c implements the two functions below. */
 #ifndef HK_MODEL_IFACE_H
 #define HK_MODEL_IFACE_H

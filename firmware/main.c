@@ -7,7 +7,7 @@
 #include "hk_proto.h"
 
 #ifndef HK_FW_VERSION
-#define HK_FW_VERSION "0.1.0"
+#error "HK_FW_VERSION comes from the generated model.h (the hilkit version that generated it)"
 #endif
 
 /* Compile-time checks that every message of this model fits a frame. */

@@ -6,7 +6,7 @@
  * "m-ready" (the structure of the MLPerf Tiny reference's api/internally_implemented.cpp):
  *
  *   name%            m-name-dut-[hilkit]
- *   profile%         m-profile-[hilkit 0.1.0]  m-model-[<model name>-<model hash>]
+ *   profile%         m-profile-[hilkit <version>]  m-model-[<model name>-<model hash>]
  *   timestamp%       m-lap-us-<microseconds of the cycle counter>
  *   db load N%       m-[Expecting N bytes]           (the input: n_in float32, little-endian)
  *   db HEX..%        m-load-done once N bytes have arrived
@@ -27,7 +27,7 @@ typedef int hk_mlperf_translation_unit_is_not_empty;
 #include "hk_model.h"
 
 #ifndef HK_FW_VERSION
-#define HK_FW_VERSION "0.1.0"
+#error "HK_FW_VERSION comes from the generated model.h (the hilkit version that generated it)"
 #endif
 #ifndef HK_MODEL_NAME
 #define HK_MODEL_NAME "model"

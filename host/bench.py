@@ -14,11 +14,8 @@ from .errors import UsageError
 
 def _write(path, obj) -> None:
     if path:
-        p = Path(path)
-        p.parent.mkdir(parents=True, exist_ok=True)
-        tmp = p.with_name(p.name + ".tmp")
-        tmp.write_text(json.dumps(obj, indent=2) + "\n")
-        tmp.replace(p)
+        from hilkit.core.files import write_atomic
+        write_atomic(path, json.dumps(obj, indent=2) + "\n")
 
 
 def boards_table(model: str, limit: int | None, console) -> dict:

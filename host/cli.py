@@ -30,11 +30,30 @@ def positive_int(text: str) -> int:
 
 def _write_json(path: str, obj: dict) -> None:
     """Write JSON atomically: a reader never sees half a file."""
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_name(p.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, sort_keys=False) + "\n")
-    tmp.replace(p)
+    from hilkit.core.files import write_atomic
+    write_atomic(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+
+
+# What each command writes: (argument, "file" | "dir"), and the work folders it builds in when given
+# a model file. All are checked before any work starts (exit 2, one line naming the path).
+OUTPUTS = {"json": "file", "output": None, "uf2": "file", "workdir": "dir"}
+WORK_FOLDERS = {"run": "out/run", "flash": "out/run", "control": "out/control"}
+
+
+def check_outputs(args) -> None:
+    from hilkit.core.files import check_output_dir, check_output_file
+    for attr, kind in OUTPUTS.items():
+        value = getattr(args, attr, None)
+        if not isinstance(value, str):
+            continue
+        if kind is None:  # -o: a folder for compile, a file everywhere else
+            kind = "dir" if args.command == "compile" else "file"
+        what = "--" + attr if attr != "output" else "-o"
+        (check_output_dir if kind == "dir" else check_output_file)(value, what)
+    work = WORK_FOLDERS.get(args.command)
+    model = getattr(args, "model", None)
+    if work and model and not Path(model).is_dir() and Path(model).suffix.lower() not in (".elf", ".bin", ".uf2"):
+        check_output_dir(work, "work folder")
 
 
 # ---------------------------------------------------------------- boards
@@ -50,7 +69,7 @@ def cmd_boards(args) -> int:
         t.add_column(col)
     for r in rows:
         t.add_row(r["id"], r["cpu"], r["runtime"], _kib(r["flash_bytes"]), _kib(r["ram_bytes"]),
-                  str(r["clock_mhz"]), r["qemu"] or "-")
+                  str(r["clock_mhz"]), qemu or "-")
     _console(stderr=False).print(t)
     return 0
 
@@ -315,7 +334,8 @@ def _add_control(sub) -> None:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="hilkit", description="Hardware-in-the-loop deployment kit for efficient "
                                 "neural networks on ARM boards (QEMU or real hardware).")
-    p.add_argument("--version", action="version", version="hilkit 0.1.0")
+    from hilkit.core.version import VERSION
+    p.add_argument("--version", action="version", version=f"hilkit {VERSION}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     s = sub.add_parser("boards", help="list the supported boards")
@@ -416,6 +436,7 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("hilkit: interrupted", file=sys.stderr)
         return 130
+        check_outputs(args)
     except user_errors() as e:
         print(f"hilkit: error: {e}", file=sys.stderr)
         return 2

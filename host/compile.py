@@ -32,37 +32,43 @@ class Compiled:
 
 def compile_model(model: str | Path, board_id: str, out_dir: str | Path, *, exp: str = "libm",
                   build: bool = True) -> Compiled:
+    """Generate and build into `out_dir`. The folder is made under a temporary name and renamed
+    when complete: a failed or interrupted compile leaves no folder that looks finished."""
+    from hilkit.core.files import atomic_dir, check_output_dir
+
     from . import boards
 
     board = boards.get_board(board_id)  # fails early with the list of valid ids
     model = Path(model)
     if not model.is_file():
         raise UsageError(f"model file {model} not found (make one with `hilkit train digits-cnn -o {model}`)")
-    out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"output {out} exists and is not a directory")
-    g = gen.generate(model, board.id, out, exp=exp)
-    tmp = out / "model.npz.tmp"
-    shutil.copyfile(model, tmp)
-    tmp.replace(out / "model.npz")
-    from . import meanet
-    meanet.attach_cloud(model, out)  # MEANet: the host-side cloud model travels with the build
-    image, t_build = None, 0.0
     if build:
-        from hilkit.codegen.build import build_firmware
-        t0 = time.perf_counter()
-        image = Path(build_firmware(out, board))
-        t_build = time.perf_counter() - t0
-    manifest = {
-        "model": g.graph.name, "model_hash": g.graph.model_hash, "board": board.id, "exp": exp,
-        "arena_bytes": g.plan.arena_bytes, "arena_lower_bound": g.plan.lower_bound,
-        "macs": g.macs, "params": g.params, "extra": g.extra_names, "image": str(image.relative_to(out)) if image else None,
-    }
-    mtmp = out / (MANIFEST + ".tmp")
-    mtmp.write_text(json.dumps(manifest, indent=2) + "\n")
-    mtmp.replace(out / MANIFEST)
-    return Compiled(out_dir=out, graph=g.graph, plan=g.plan, macs=g.macs, params=g.params, image=image,
-                    gen_seconds=g.seconds, build_seconds=t_build, manifest=manifest)
+        from hilkit.codegen.build import check_toolchain
+        check_toolchain(board)  # before any work: a missing compiler is one line, nothing written
+    out = check_output_dir(out_dir)
+    if out.is_dir() and any(out.iterdir()) and not (out / MANIFEST).is_file():
+        raise UsageError(f"output folder {out} exists and was not made by `hilkit compile`: "
+                         "choose another -o or remove it")
+    with atomic_dir(out) as tmp:
+        g = gen.generate(model, board.id, tmp, exp=exp)
+        shutil.copyfile(model, tmp / "model.npz")
+        from . import meanet
+        meanet.attach_cloud(model, tmp)  # MEANet: the host-side cloud model travels with the build
+        image, t_build = None, 0.0
+        if build:
+            from hilkit.codegen.build import build_firmware
+            t0 = time.perf_counter()
+            image = Path(build_firmware(tmp, board)).relative_to(tmp)
+            t_build = time.perf_counter() - t0
+        manifest = {
+            "model": g.graph.name, "model_hash": g.graph.model_hash, "board": board.id, "exp": exp,
+            "arena_bytes": g.plan.arena_bytes, "arena_lower_bound": g.plan.lower_bound,
+            "macs": g.macs, "params": g.params, "extra": g.extra_names, "image": str(image) if image else None,
+        }
+        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+    return Compiled(out_dir=out, graph=g.graph, plan=g.plan, macs=g.macs, params=g.params,
+                    image=out / image if image else None, gen_seconds=g.seconds, build_seconds=t_build,
+                    manifest=manifest)
 
 
 def load_manifest(out_dir: str | Path) -> dict:

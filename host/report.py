@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-# Horowitz, ISSCC 2014, 45 nm (REFERENCES.md): energy per fp32 multiply-accumulate.
+# Horowitz, ISSCC 2014, 45 nm (docs/references.md): energy per fp32 multiply-accumulate.
 PJ_PER_FP32_MAC = 4.6
 
 
@@ -99,7 +99,8 @@ def print_report(r: dict, console) -> None:
     t.add_row("flash / RAM", f"{fmt(r['flash_bytes'], ',')} / {fmt(r['ram_bytes'], ',')} bytes")
     t.add_row("activation arena", f"{r['arena_bytes']:,} bytes")
     if "spike_agreement" in r:
-        t.add_row("time steps", str(r["timesteps"]))
+        if "timesteps" in r:
+            t.add_row("time steps", str(r["timesteps"]))
         t.add_row("spikes / synaptic ops per inference",
                   f"{r['spikes_per_inference']:,.0f} / {r['synops_per_inference']:,.0f}")
         t.add_row("spike agreement (per-layer counts)", f"{r['spike_agreement'] * 100:.2f} %")

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from . import report as rep
-from .compile import compile_model, load_manifest
+from .compile import MANIFEST, compile_model, load_manifest
 from .errors import UsageError
 
 CACHE = Path("out/run")
@@ -26,8 +26,13 @@ def prepare(model: str | Path, board_id: str, exp: str = "libm", workdir: Path =
         return p, man
     if not p.is_file():
         raise UsageError(f"model {p} not found (a model file .npz or a directory made by `hilkit compile`)")
+    from hilkit.codegen.build import source_identity
+    # Keyed by everything that determines the build; a folder that exists is complete (compile
+    # renames it into place when done), so it is used as it is.
     digest = hashlib.sha256(p.read_bytes()).hexdigest()[:12]
-    out = Path(workdir) / f"{p.stem}-{digest}-{board_id}-{exp}"
+    out = Path(workdir) / f"{p.stem}-{digest}-{board_id}-{exp}-{source_identity()}"
+    if (out / MANIFEST).is_file():
+        return out, load_manifest(out)
     res = compile_model(p, board_id, out, exp=exp)
     return out, res.manifest
 

@@ -7,16 +7,15 @@ manager, and at interpreter exit as a safety net."""
 from __future__ import annotations
 
 import atexit
-import os
 import shutil
-import signal
 import subprocess
-import sys
 import tempfile
 import threading
 import time
 import weakref
 from pathlib import Path
+
+from hilkit.core.proc import die_with_parent
 
 from . import qemu as _qemu
 from .errors import HilkitError
@@ -125,25 +124,9 @@ class Target:
             pass
 
 
-def _die_with_parent():
-    """preexec_fn: have the kernel kill the child if this process dies without reaping it (SIGKILL,
-    a crash), so an orphaned QEMU never spins on its UART forever. Only from the main thread:
-    the signal follows the thread that forked."""
-    if threading.current_thread() is not threading.main_thread() or not sys.platform.startswith("linux"):
-        return None
-
-    def set_pdeathsig():
-        try:
-            import ctypes
-            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-        except Exception:
-            pass
-    return set_pdeathsig
-
-
 def _popen(cmd, **kw) -> subprocess.Popen:
     try:
-        return subprocess.Popen([str(c) for c in cmd], preexec_fn=_die_with_parent(), **kw)
+        return subprocess.Popen([str(c) for c in cmd], preexec_fn=die_with_parent(), **kw)
     except OSError as e:
         raise _qemu.QemuError(f"cannot start {cmd[0]}: {e}") from None
 

@@ -2,7 +2,7 @@
 
 `snn_metrics` compares the counters a board returned with every inference (spikes per layer and
 synaptic operations of each `spiking_net` node, named in the manifest's "extra") with the integer
-reference's, and turns them into op-level energy with the 45 nm table (REFERENCES.md)."""
+reference's, and turns them into op-level energy with the 45 nm table (docs/references.md)."""
 from __future__ import annotations
 
 import numpy as np

@@ -1,6 +1,6 @@
 """A random recurrent spiking reservoir with an integer readout: the reference of the `lsm_policy` op.
 
-The reservoir paper (Ponghiran, Srinivasan and Roy, Frontiers in Neuroscience 2019; REFERENCES.md)
+The reservoir paper (Ponghiran, Srinivasan and Roy, Frontiers in Neuroscience 2019; docs/references.md)
 drives a small random recurrent network of leaky integrate-and-fire neurons with a Poisson coding
 of the observation for 100 ms per environment step and trains only a readout on the excitatory
 neurons' firing rates with Q-learning. This module is that network in the fixed-point arithmetic

@@ -369,7 +369,7 @@ def model_counters(model, X) -> dict[str, np.ndarray]:
     return out
 
 
-# Horowitz, ISSCC 2014, 45 nm (REFERENCES.md). energy_op_uj follows the SNN papers (a synaptic op
+# Horowitz, ISSCC 2014, 45 nm (docs/references.md). energy_op_uj follows the SNN papers (a synaptic op
 # = an fp32 accumulate, 0.9 pJ; the input is rate coded, so no first-layer MACs), as the spiking_net
 # report does; with binary or int8 kernels and binary spikes a synaptic op is really an integer add
 # (int32 add, 0.1 pJ), given beside it.
@@ -407,6 +407,7 @@ def metrics(manifest: dict, loaded_model, x_test, board_extras, *, instructions=
     spikes = board[:, [col[k] for k in spike_keys]].sum(axis=1)
     synops = board[:, [col[k] for k in synop_keys]].sum(axis=1)
     out = {
+        "timesteps": next(int(l["attrs"]["timesteps"]) for l in loaded_model.layers if l["op"] == "binary_snn"),
         "spike_agreement": float(same.mean()),
         "spike_mismatches": [int(i) for i in np.flatnonzero(~same)[:20]],
         "spikes_per_inference": float(spikes.mean()),

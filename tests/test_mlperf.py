@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from hilkit.core.version import VERSION
 from hilkit.host import mlperf as M
 from hilkit.host import runner
 
@@ -144,7 +145,7 @@ def test_mlperf_matches_binary_protocol_under_qemu(tmp_path):
     with runner.start("mps2-an386", mimage) as t:
         dut = M.MlperfClient(t.link, timeout=20.0)
         assert dut.read_until_ready()[-1] == "m-init-done"
-        assert dut.profile() == {"profile": "hilkit 0.1.0", "model": f"digits-mlp-{info['model_hash']}"}
+        assert dut.profile() == {"profile": f"hilkit {VERSION}", "model": f"digits-mlp-{info['model_hash']}"}
         for i, x in enumerate(x_test):
             dut.load(x)
             r = dut.infer(10, 1)

@@ -8,7 +8,7 @@ libm build), with what a 3x goal would need from our side.
 
 Per row: the medians of `hk_model_infer` through ctypes (ours_us, which includes the ctypes call,
 ctypes_floor_us) and of LiteRT's invoke() (litert_us, which includes its own Python call,
-litert_floor_us: a one-weight graph); speedup = litert_us / ours_us (the issue's figure) and
+litert_floor_us: a one-weight graph); speedup = litert_us / ours_us (the headline figure) and
 speedup_net with both floors taken off. "3x needs" is litert_us / 3 for ours_us; minus the ctypes
 floor that leaves the time for the model's MACs, given as the GMAC/s it would take (the core's
 peak: 2 FMA ports x 8 float lanes = 16 MAC/cycle at the measured clock)."""

@@ -12,11 +12,11 @@ model's name and meta travel in the file's metadata entry "hilkit" (JSON).
 from __future__ import annotations
 
 import json
-import os
-import tempfile
-from pathlib import Path
 
 import numpy as np
+
+from hilkit.core.version import VERSION
+from hilkit.core.files import write_atomic  # noqa: F401  (re-exported for tflite.export_file)
 
 from .importer import GELU_SIGMOID_K, hwc_perm
 from .schema import TFLiteError, aligned_buffer, schema
@@ -24,7 +24,6 @@ from .tokens import TokenOps
 
 FUSABLE = {"conv2d", "dense", "dwconv2d", "maxpool2d", "avgpool2d", "add", "mul", "concat"}
 ACT_CODES = {"relu": 1, "relu1": 2, "relu6": 3, "tanh": 4}
-HILKIT_VERSION = "0.1.0"
 
 
 def tfl_shape(shape) -> list[int]:
@@ -131,14 +130,14 @@ class _Exporter(TokenOps):
         sg.outputs = np.asarray([self.tensor_of[m.output]], np.int32)
         # Per-layer exp variants (QuAKE) have no TFLite field: they travel with the name and meta.
         exps = {la["name"]: la["attrs"]["exp"] for la in m.layers if "exp" in la.get("attrs", {})}
-        info = json.dumps({"name": m.name, "meta": m.graph.get("meta", {}), "exp": exps, "hilkit": HILKIT_VERSION,
+        info = json.dumps({"name": m.name, "meta": m.graph.get("meta", {}), "exp": exps, "hilkit": VERSION,
                            "model_hash": m.hash}).encode("utf-8")
         self.buffers.append(aligned_buffer(info))
         md = self.s.MetadataT()
         md.name, md.buffer = "hilkit", len(self.buffers) - 1
         model = self.s.ModelT()
         model.version = 3
-        model.description = f"hilkit {HILKIT_VERSION}: {m.name}"
+        model.description = f"hilkit {VERSION}: {m.name}"
         model.operatorCodes, model.subgraphs, model.buffers, model.metadata = self.codes, [sg], self.buffers, [md]
         b = flatbuffers.Builder(1024)
         b.Finish(model.Pack(b), file_identifier=b"TFL3")
@@ -299,18 +298,3 @@ def export_tflite(model) -> bytes:
         return _Exporter(model).run()
     except TFLiteError as e:
         raise TFLiteError(f"{model.path or model.name}: {e}") from None
-
-
-def write_atomic(path, data: bytes) -> Path:
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, p)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return p

@@ -11,4 +11,5 @@
 #define HK_MODEL_N_EXTRA 1
 #define MODEL_ARENA_BYTES 0
 #define HK_MODEL_HASH "0123456789abcdef"
+#define HK_FW_VERSION "0.1.0"  /* a stand-in model: its own fixed version string */
 #endif

@@ -1,6 +1,7 @@
 /* A tiny hand-written model for the protocol tests: 4 inputs, 3 outputs, 2 counters. */
 #ifndef MODEL_H
 #define MODEL_H
+#define HK_FW_VERSION "0.1.0"  /* a stub model: its own fixed version string */
 #define HK_MODEL_NAME "proto-test"
 #define HK_MODEL_HASH "0123456789abcdef"
 #define HK_MODEL_N_IN 4
