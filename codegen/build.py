@@ -125,16 +125,20 @@ def _configure_args(board, model_dir: Path | None, sources) -> list[str]:
             f"-DHK_APP_SOURCES={';'.join(str(Path(s).resolve()) for s in sources or [])}",
             f"-DHK_KERNELS_DIR={resource_dir('kernels_c')}",
             f"-DHK_BOARDS_DIR={boards}"]
+    # A board's post-link script (the RP2040 boot2 checksum) run on the ELF; always given, so a cached
+    # value never outlives the board that set it.
+    post = getattr(board, "post_link", None)
+    args.append(f"-DHK_POST_LINK={sys.executable + ';' + str(boards / post) if post else ''}")
     return args
 
 
 def _run(cmd: list[str], cwd: Path, what: str) -> None:
+    """Run one build step; it and its children die with hilkit (core.proc.run_group)."""
+    from hilkit.core.proc import run_group
     try:
         p = run_group(cmd, cwd=cwd)
     except OSError as e:
         raise BuildError(f"{what}: cannot run {cmd[0]}: {e}") from None
-    """Run one build step; it and its children die with hilkit (core.proc.run_group)."""
-    from hilkit.core.proc import run_group
     if p.returncode != 0:
         tail = "\n".join(p.stdout.strip().splitlines()[-40:])
         raise BuildError(f"{what} failed (exit {p.returncode}):\n{tail}")
@@ -143,8 +147,9 @@ def _run(cmd: list[str], cwd: Path, what: str) -> None:
 def build_firmware(model_dir, board, build_dir=None, jobs: int = 2, *, sources=None) -> Path:
     """Build the firmware for `board` (a Board or an id) and the model in `model_dir`; return the image.
 
-    `build_dir` defaults to <model_dir>/build/<board id>. `sources` replaces firmware/*.c (and the
-    model) with other programs, e.g. the board bring-up test in boards/test/."""
+    `build_dir` defaults to <model_dir>/build/<board id> (<board id>-hw for a board's hardware image,
+    `board.hardware`). `sources` replaces firmware/*.c (and the model) with other programs, e.g. the
+    board bring-up test in boards/test/."""
     from hilkit.host.boards import get_board
 
     board = get_board(board)
@@ -154,7 +159,7 @@ def build_firmware(model_dir, board, build_dir=None, jobs: int = 2, *, sources=N
     if build_dir is None:
         if model_dir is None:
             raise BuildError("give build_dir when building without a model directory")
-        build_dir = model_dir / "build" / board.id
+        build_dir = model_dir / "build" / getattr(board, "build_name", board.id)
     given = Path(build_dir)  # the image is returned under the directory as the caller gave it
     build_dir = given.resolve()
     build_dir.mkdir(parents=True, exist_ok=True)
@@ -168,16 +173,16 @@ def build_firmware(model_dir, board, build_dir=None, jobs: int = 2, *, sources=N
     fresh = (build_dir / "build.ninja").is_file() and stamp.is_file() and \
         json.loads(stamp.read_text()).get("key") == key
     if not fresh:
+        # Configure from scratch: a cache made elsewhere (another hilkit install, a folder that was
+        # built under a temporary name and renamed) makes CMake refuse to configure.
         stamp.unlink(missing_ok=True)
+        (build_dir / "CMakeCache.txt").unlink(missing_ok=True)
+        shutil.rmtree(build_dir / "CMakeFiles", ignore_errors=True)
         _run([cmake, "-G", "Ninja", f"-DCMAKE_MAKE_PROGRAM={ninja}", "-S", str(resource_dir("firmware")),
               "-B", str(build_dir), *args], build_dir, f"configuring the firmware for {board.id}")
         stamp.write_text(json.dumps({"key": key, "board": board.id}))
     _run([ninja, "-C", str(build_dir), f"-j{max(1, int(jobs))}"], build_dir, f"building the firmware for {board.id}")
-        # Configure from scratch: a cache made elsewhere (another hilkit install, a folder that was
-        # built under a temporary name and renamed) makes CMake refuse to configure.
     image = given / IMAGE_NAME
-        (build_dir / "CMakeCache.txt").unlink(missing_ok=True)
-        shutil.rmtree(build_dir / "CMakeFiles", ignore_errors=True)
     if not image.is_file():
         raise BuildError(f"the build for {board.id} produced no {image}")
     return image

@@ -3,12 +3,13 @@
 A board says what CPU it has and how to build for it (toolchain, flags, board-layer files, linker
 script), how it runs (host process, Linux user program, bare metal; QEMU machine if any), its real
 memory sizes and clock, how it is flashed and linked, and its energy model with the sources of
-those figures."""
+those figures. Where the QEMU machine only runs a twin of the board (pico, pico2), a [hardware]
+table describes the real board's image (`Board.hardware`, built by `hilkit flash`)."""
 from __future__ import annotations
 
 import functools
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .errors import HilkitError
@@ -79,6 +80,15 @@ class Board:
     dir: Path | None = field(default=None, compare=False)
     link_energy: dict = field(default_factory=dict, compare=False, hash=False)  # name -> LinkEnergy
     link_energy_sources: tuple[str, ...] = ()
+    # [hardware]: the image for the real board when the QEMU machine above is only a twin (pico, pico2).
+    hardware: Board | None = field(default=None, compare=False, hash=False, repr=False)
+    variant: str = ""                # "hw" for that image: built in build/<id>-hw
+    post_link: str | None = None     # a script (relative to boards/) run on the linked ELF
+
+    @property
+    def build_name(self) -> str:
+        """The build folder's name: the id, plus the variant (pico-hw) for a hardware image."""
+        return f"{self.id}-{self.variant}" if self.variant else self.id
 
     @property
     def can_emulate(self) -> bool:
@@ -103,7 +113,9 @@ class Board:
             q = self.qemu.machine if self.qemu.system else f"{self.qemu.binary} {self.qemu.cpu or ''}".strip()
         return {"id": self.id, "name": self.name, "cpu": self.cpu, "runtime": self.runtime,
                 "toolchain": self.toolchain, "flash_bytes": self.flash_bytes, "ram_bytes": self.ram_bytes,
-                "clock_mhz": self.clock_mhz, "qemu": q, "qemu_command": cmd, "flash": self.flash_method, "baud": self.baud,
+                "clock_mhz": self.clock_mhz, "qemu": q, "qemu_command": cmd,
+                "qemu_twin": q is not None and self.hardware is not None,  # QEMU runs a stand-in image
+                "flash": self.flash_method, "baud": self.baud,
                 "active_mw": self.active_mw, "cpi": self.cpi, "sources": list(self.sources),
                 "link_energy": {k: {"mw": v.mw, "bps": v.bps, "nj_per_byte": round(v.nj_per_byte, 3)}
                                 for k, v in self.link_energy.items()}}
@@ -208,13 +220,40 @@ def parse_board(path: Path) -> Board:
     cpi = _req(e, "cpi", float, where + " [energy]")
     if cpi <= 0:
         raise BoardError(f"{where}: energy.cpi must be positive")
-    return Board(id=bid, name=_req(d, "name", str, where), cpu=_req(d, "cpu", str, where), runtime=runtime,
-                 toolchain=toolchain, cflags=_str_list(d, "cflags", where), ldflags=_str_list(d, "ldflags", where),
-                 clock_mhz=clock, flash_bytes=flash_b, ram_bytes=ram_b, qemu=qemu, flash_method=flash,
-                 baud=baud, active_mw=None if active is None else float(active), cpi=cpi, sources=sources,
-                 files=files, linker_script=lds, defines=dict(defines), image_formats=formats, dir=path.parent,
-                 link_energy=_link_energy(d.get("link_energy", {}), baud, where),
-                 link_energy_sources=_str_list(d.get("link_energy", {}), "sources", where + " [link_energy]"))
+    board = Board(id=bid, name=_req(d, "name", str, where), cpu=_req(d, "cpu", str, where), runtime=runtime,
+                  toolchain=toolchain, cflags=_str_list(d, "cflags", where), ldflags=_str_list(d, "ldflags", where),
+                  clock_mhz=clock, flash_bytes=flash_b, ram_bytes=ram_b, qemu=qemu, flash_method=flash,
+                  baud=baud, active_mw=None if active is None else float(active), cpi=cpi, sources=sources,
+                  files=files, linker_script=lds, defines=dict(defines), image_formats=formats, dir=path.parent,
+                  link_energy=_link_energy(d.get("link_energy", {}), baud, where),
+                  link_energy_sources=_str_list(d.get("link_energy", {}), "sources", where + " [link_energy]"))
+    if "hardware" in d:
+        board = replace(board, hardware=_hardware(board, d["hardware"], root, where + " [hardware]"))
+    return board
+
+
+def _hardware(board: Board, h, root: Path, where: str) -> Board:
+    """[hardware]: the real board's image when QEMU runs a twin (its own files, linker script, defines,
+    image formats and post-link script); the same board otherwise, with no QEMU machine."""
+    if not isinstance(h, dict):
+        raise BoardError(f"{where} must be a table")
+    files = _str_list(h, "files", where)
+    for f in files:
+        if not (root / f).is_file():
+            raise BoardError(f"{where}: file {f} not found under {root}")
+    lds = h.get("linker_script")
+    if not isinstance(lds, str) or not (board.dir / lds).is_file():
+        raise BoardError(f"{where}: linker_script must name a file in {board.dir}")
+    defines = h.get("defines", {})
+    if not isinstance(defines, dict) or not all(isinstance(v, (str, int)) for v in defines.values()):
+        raise BoardError(f"{where}: defines must map names to strings or integers")
+    image = h.get("image")
+    formats = () if image is None else (image,) if isinstance(image, str) else tuple(image)
+    post = h.get("post_link")
+    if post is not None and (not isinstance(post, str) or not (root / post).is_file()):
+        raise BoardError(f"{where}: post_link must name a script under {root}")
+    return replace(board, files=files, linker_script=lds, defines=dict(defines), image_formats=formats,
+                   qemu=None, variant="hw", post_link=post)
 
 
 def _link_energy(t: dict, baud: int, where: str) -> dict:

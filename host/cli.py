@@ -68,6 +68,7 @@ def cmd_boards(args) -> int:
     for col in ("id", "cpu", "runtime", "flash", "ram", "clock MHz", "QEMU"):
         t.add_column(col)
     for r in rows:
+        qemu = f"{r['qemu']} (twin)" if r.get("qemu_twin") else r["qemu"]  # twin: a stand-in image
         t.add_row(r["id"], r["cpu"], r["runtime"], _kib(r["flash_bytes"]), _kib(r["ram_bytes"]),
                   str(r["clock_mhz"]), qemu or "-")
     _console(stderr=False).print(t)
@@ -338,7 +339,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"hilkit {VERSION}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
-    s = sub.add_parser("boards", help="list the supported boards")
+    s = sub.add_parser("boards", help="list the supported boards (\"(twin)\": QEMU runs a stand-in image, e.g. "
+                       "pico on mps2-an385; `hilkit flash` builds the real board's image)")
     s.add_argument("--json", action="store_true", help="print JSON instead of a table")
     s.set_defaults(func=cmd_boards)
 
@@ -365,7 +367,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--board", default=DEFAULT_BOARD, help=f"board id (default {DEFAULT_BOARD})")
     g = s.add_mutually_exclusive_group()
     g.add_argument("--port", help="serial port or URL of a real board (/dev/ttyACM0, socket://h:p, rfc2217://)")
-    g.add_argument("--qemu", action="store_true", help="run under QEMU (the default for boards that have it)")
+    g.add_argument("--qemu", action="store_true", help="run under QEMU (the default for boards that have it; "
+                   "pico/pico2 run as QEMU twins on mps2-an385/an505)")
     s.add_argument("--baud", type=int, default=None, help="baud rate for --port (default: the board's)")
     s.add_argument("--limit", type=positive_int, default=None, help="only the first N test samples")
     s.add_argument("--exp", default="libm", choices=["libm", "quake1", "quake2"], help="exp variant (default libm)")
@@ -403,7 +406,8 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("flash", help="put a model's firmware on a board (UF2, pyOCD/OpenOCD, SD card, ssh, QEMU)")
     s.add_argument("model", help="model file (.npz), a directory made by `hilkit compile`, or an image (ELF/.bin)")
     s.add_argument("--board", required=True, help="board id (see `hilkit boards`)")
-    s.add_argument("--uf2", metavar="OUT", help="write the UF2 file here (pico, pico2)")
+    s.add_argument("--uf2", metavar="OUT", help="write the UF2 file here (pico, pico2: the hardware image, "
+                   "not the QEMU twin)")
     s.add_argument("--drive", metavar="PATH", help="mounted drive to copy to: the UF2 boot drive (RPI-RP2, RP2350), "
                    "an SD card's boot partition (rpi3-bm) or an MPS board's configuration drive")
     s.add_argument("--probe", choices=["pyocd", "openocd"], help="program through a debug probe with this tool")
@@ -432,11 +436,11 @@ def main(argv=None) -> int:
         parser.print_help(sys.stderr)
         return 2
     try:
+        check_outputs(args)
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
         print("hilkit: interrupted", file=sys.stderr)
         return 130
-        check_outputs(args)
     except user_errors() as e:
         print(f"hilkit: error: {e}", file=sys.stderr)
         return 2

@@ -6,7 +6,8 @@ How depends on the board (its `flash.method` in board.toml) and the options:
   programs the ELF image and resets the board.
 - `uf2` (pico, pico2): a UF2 file (host/uf2.py) written beside the image or to `--uf2 OUT`, and
   copied to the board's boot drive (`--drive PATH`, or the only mounted drive whose
-  INFO_UF2.TXT names the chip).
+  INFO_UF2.TXT names the chip). The image is the board's hardware image (board.toml [hardware]:
+  boot2 / IMAGE_DEF, real clocks and UART), built into build/<id>-hw, never the QEMU twin.
 - `qemu` (MPS2/MPS3): QEMU loads the image itself; flashing starts it once and checks that it
   answers. A real FPGA board loads images from its configuration drive (`--drive PATH`).
 - `copy` (Raspberry Pi Linux): `--ssh USER@HOST` copies the program with scp and starts it once
@@ -71,13 +72,18 @@ class Plan:
 # ------------------------------------------------------------------ images
 def resolve_image(source, board, *, exp: str = "libm", workdir=None) -> tuple[Path, dict | None]:
     """(firmware image, manifest) for a model file (compiled first), a directory made by
-    `hilkit compile`, or an image file (ELF or raw .bin; no manifest)."""
+    `hilkit compile`, or an image file (ELF or raw .bin; no manifest). A board whose QEMU machine is
+    only a twin (board.toml [hardware]: pico, pico2) gets its hardware image, built from the
+    generated C into build/<id>-hw beside the twin's build."""
     from .errors import UsageError
 
     p = Path(source)
     if p.is_dir() or p.suffix == ".npz":
         from .run import CACHE, prepare
         out_dir, man = prepare(p, board.id, exp, Path(workdir) if workdir else CACHE)
+        if board.hardware is not None and (Path(out_dir) / "model.h").is_file():
+            from hilkit.codegen.build import build_firmware
+            return Path(build_firmware(out_dir, board.hardware)), man
         image = Path(out_dir) / man["image"]
         if not image.is_file():
             raise FlashError(f"{image} is missing: compile {source} again")
@@ -372,7 +378,8 @@ def _uf2_segments(board, image: Path, base: int | None):
     except U.UF2Error as e:
         twin = f" -M {board.qemu.machine}" if board.qemu else ""
         raise FlashError(f"{e}: {image} is linked for the QEMU twin{twin}, not for a real {board.id} board; "
-                         "build the hardware image (linked at 0x10000000) — see docs/real-boards.md") from None
+                         "give the model file or its `hilkit compile` folder instead, and `hilkit flash` builds "
+                         "the hardware image (docs/real-boards.md)") from None
     return fam, segs
 
 

@@ -13,6 +13,7 @@ void hk_fault_handler(void);
 #define SCB_CPACR (*(volatile uint32_t *)0xE000ED88u)
 #define SCB_SHCSR (*(volatile uint32_t *)0xE000ED24u)
 
+#ifndef HK_NO_SEMIHOSTING
 /* Semihosting call: `bkpt 0xAB` with the operation in r0 and its argument in r1. */
 static int hk_semihost(int op, const void *arg)
 {
@@ -21,6 +22,7 @@ static int hk_semihost(int op, const void *arg)
     __asm__ volatile("bkpt 0xAB" : "+r"(r0) : "r"(r1) : "memory");
     return r0;
 }
+#endif
 
 #define SYS_WRITE0 0x04
 #define SYS_EXIT 0x18
