@@ -246,6 +246,7 @@ OFFLOAD_MODEL_H = """#ifndef MODEL_H
 #define MODEL_H
 #define HK_MODEL_NAME "offload-test"
 #define HK_MODEL_HASH "0ff10ad0ff10ad00"
+#define HK_FW_VERSION "0.1.0"
 #define HK_MODEL_N_IN 4
 #define HK_MODEL_N_OUT 2
 #define HK_MODEL_IN_RANK 1
