@@ -173,7 +173,10 @@ def cmd_compile(args) -> int:
 def cmd_run(args) -> int:
     from . import run as hk_run
     report = hk_run.run(args.model, args.board, port=args.port, baud=args.baud, limit=args.limit,
-                        exp=args.exp, qemu=args.qemu, console=_console(), reference_kind=args.reference)
+                        exp=args.exp, qemu=args.qemu, console=_console(), reference_kind=args.reference,
+                        ssh=args.ssh, ssh_config=args.ssh_config, dry_run=args.dry_run)
+    if report is None:   # --dry-run: the commands were printed
+        return 0
     hk_run.print_report(report, _console(stderr=False))
     if "meanet" in report:
         from . import meanet
@@ -213,7 +216,7 @@ def cmd_flash(args) -> int:
     try:
         plan = hk_flash.flash(args.model, args.board, uf2=args.uf2, drive=args.drive, probe=args.probe,
                               port=args.port, baud=args.baud, base=args.base, ssh=args.ssh,
-                              dry_run=args.dry_run, exp=args.exp)
+                              ssh_config=args.ssh_config, dry_run=args.dry_run, exp=args.exp)
     except hk_flash.ModelMismatch as e:  # the board answered with another model: a failed check
         print(f"hilkit: {e}", file=sys.stderr)
         return 1
@@ -332,6 +335,13 @@ def _add_control(sub) -> None:
     s.set_defaults(func=cmd_control)
 
 
+def _add_ssh(group, s, what: str) -> None:
+    group.add_argument("--ssh", metavar="USER@HOST[:PORT]", help=f"{what} (IPv6: USER@[ADDR]:PORT; "
+                       "BatchMode: set up a key first)")
+    s.add_argument("--ssh-config", metavar="FILE", help="ssh config file for --ssh (keys, known hosts), "
+                   "passed as -F FILE to ssh and scp")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="hilkit", description="Hardware-in-the-loop deployment kit for efficient "
                                 "neural networks on ARM boards (QEMU or real hardware).")
@@ -369,6 +379,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--port", help="serial port or URL of a real board (/dev/ttyACM0, socket://h:p, rfc2217://)")
     g.add_argument("--qemu", action="store_true", help="run under QEMU (the default for boards that have it; "
                    "pico/pico2 run as QEMU twins on mps2-an385/an505)")
+    _add_ssh(g, s, "Linux boards: copy the program there if missing and run it over `ssh -T`")
+    s.add_argument("--dry-run", action="store_true", help="with --ssh: print the ssh/scp commands, run nothing")
     s.add_argument("--baud", type=int, default=None, help="baud rate for --port (default: the board's)")
     s.add_argument("--limit", type=positive_int, default=None, help="only the first N test samples")
     s.add_argument("--exp", default="libm", choices=["libm", "quake1", "quake2"], help="exp variant (default libm)")
@@ -411,11 +423,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--drive", metavar="PATH", help="mounted drive to copy to: the UF2 boot drive (RPI-RP2, RP2350), "
                    "an SD card's boot partition (rpi3-bm) or an MPS board's configuration drive")
     s.add_argument("--probe", choices=["pyocd", "openocd"], help="program through a debug probe with this tool")
-    s.add_argument("--port", help="serial port of the board (or `auto`): checked before flashing, and the board "
+    g = s.add_mutually_exclusive_group()
+    g.add_argument("--port", help="serial port of the board (or `auto`): checked before flashing, and the board "
                    "must answer INFO with the model afterwards")
     s.add_argument("--baud", type=int, default=None, help="baud rate for --port (default: the board's)")
     s.add_argument("--base", type=_address, default=None, help="load address of a raw .bin image (e.g. 0x10000000)")
-    s.add_argument("--ssh", metavar="USER@HOST", help="Raspberry Pi Linux boards: copy the program there with scp")
+    _add_ssh(g, s, "Linux boards: copy the program there with scp and check that it answers over ssh")
     s.add_argument("--exp", default="libm", choices=["libm", "quake1", "quake2"], help="exp variant when compiling")
     s.add_argument("--dry-run", action="store_true", help="print every command instead of running it")
     s.set_defaults(func=cmd_flash)

@@ -10,8 +10,10 @@ How depends on the board (its `flash.method` in board.toml) and the options:
   boot2 / IMAGE_DEF, real clocks and UART), built into build/<id>-hw, never the QEMU twin.
 - `qemu` (MPS2/MPS3): QEMU loads the image itself; flashing starts it once and checks that it
   answers. A real FPGA board loads images from its configuration drive (`--drive PATH`).
-- `copy` (Raspberry Pi Linux): `--ssh USER@HOST` copies the program with scp and starts it once
-  over `ssh -T` (its stdio is the link) to check it answers; without it the steps are printed.
+- `copy` (Raspberry Pi Linux): `--ssh USER@HOST[:PORT]` copies the program with scp and starts it
+  once over `ssh -T` (its stdio is the link) to check it answers (host/ssh.py: the commands,
+  BatchMode, `--ssh-config`); without it the steps are printed. The `host` board takes `--ssh` too
+  (a Linux machine of the build machine's kind).
 - `sdcard` (rpi3-bm): the raw image copied to the SD card's boot partition (`--drive PATH`).
 
 Every external command is an argument list (never a shell string) run with a time limit, and
@@ -35,7 +37,6 @@ from .errors import HilkitError
 
 PROBE_TIMEOUT_S = 120.0
 COPY_TIMEOUT_S = 60.0
-SSH_TIMEOUT_S = 60.0
 VERIFY_TIMEOUT_S = 15.0
 UF2_NAME = "hilkit.uf2"
 RPI_KERNEL_NAME = "hilkit8.img"      # not kernel8.img: that is Raspberry Pi OS's own kernel
@@ -286,21 +287,27 @@ def verify(port: str, baud: int, manifest: dict | None, board_id: str, timeout: 
 
 # ------------------------------------------------------------------ the command
 def flash(source, board_id: str, *, uf2=None, drive=None, probe: str | None = None, port: str | None = None,
-          baud: int | None = None, base: int | None = None, ssh: str | None = None, dry_run: bool = False,
-          exp: str = "libm", workdir=None, say=None) -> Plan:
+          baud: int | None = None, base: int | None = None, ssh: str | None = None, ssh_config=None,
+          dry_run: bool = False, exp: str = "libm", workdir=None, say=None) -> Plan:
     """Flash `source` onto `board_id` (see the module docstring). `say(line)` gets progress lines
     (stderr by default); with dry_run every command is printed to stdout and nothing is run,
     written or copied."""
     from .boards import get_board
     from .ports import check_free, resolve_port
 
+    from . import ssh as hk_ssh
+
     say = say or (lambda s: print(s, file=sys.stderr))
     board = get_board(board_id)
     if probe is not None and probe not in ("pyocd", "openocd"):
         raise FlashError(f"unknown probe tool {probe!r}: use pyocd or openocd")
-    if board.runtime == "host":
+    dest = hk_ssh.destination(ssh, ssh_config, board)   # checked before anything is built
+    if dest is not None and (port is not None or probe is not None or drive is not None or uf2 is not None):
+        raise FlashError("--ssh copies the program over the network: it takes no --port, --probe, --drive or --uf2")
+    if board.runtime == "host" and dest is None:
         raise FlashError(f"board {board.id} runs as a local process: there is nothing to flash "
-                         f"(`hilkit run ... --board {board.id}` starts it)")
+                         f"(`hilkit run ... --board {board.id}` starts it; --ssh USER@HOST puts it on a Linux machine "
+                         "like this one)")
     if probe is not None and board.runtime != "bare-metal":
         raise FlashError(f"board {board.id} runs Linux: it is not flashed with a debug probe (use --ssh)")
     baud = baud or board.baud or 115200
@@ -332,8 +339,8 @@ def flash(source, board_id: str, *, uf2=None, drive=None, probe: str | None = No
         _flash_uf2(plan, board, image, base, uf2, drive, dry_run, say)
     elif board.flash_method == "qemu":
         _flash_qemu_board(plan, board, image, manifest, drive, port, dry_run, say)
-    elif board.flash_method == "copy":
-        _flash_linux(plan, board, image, manifest, ssh, command, dry_run, say)
+    elif dest is not None or board.flash_method == "copy":
+        _flash_linux(plan, board, image, manifest, dest, dry_run, say)
     elif board.flash_method == "sdcard":
         _flash_sdcard(plan, board, image, drive, dry_run, say)
     else:
@@ -469,39 +476,30 @@ def _flash_qemu_board(plan: Plan, board, image: Path, manifest, drive, port, dry
         f"(run it with `hilkit run ... --board {board.id}`)")
 
 
-def _flash_linux(plan: Plan, board, image: Path, manifest, ssh: str | None, command, dry_run: bool, say) -> None:
-    remote = f"hk_firmware-{board.id}"
-    if ssh is None:
-        steps = [f"scp {shlex.quote(str(image))} USER@HOST:{remote}",
-                 f"on the board: socat TCP-LISTEN:4444,reuseaddr,fork EXEC:./{remote}",
-                 f"then: hilkit run DIR --board {board.id} --port socket://HOST:4444"]
+def _flash_linux(plan: Plan, board, image: Path, manifest, dest, dry_run: bool, say) -> None:
+    """Copy the program to the board with scp (always) and start it once over `ssh -T` to check it
+    answers INFO with the model (host/ssh.py); without --ssh, print the steps."""
+    from . import ssh as hk_ssh
+    if dest is None:
+        name = hk_ssh.remote_name(board.id, image)
+        steps = [f"give --ssh USER@HOST[:PORT] to copy {image} there (as ~/{name}) and check that it answers",
+                 f"then: hilkit run DIR --board {board.id} --ssh USER@HOST[:PORT]"]
         plan.notes += steps
         for s in steps:
             say(s)
         return
-    if ssh.startswith("-") or any(c.isspace() for c in ssh):
-        raise FlashError(f"--ssh {ssh!r} is not a USER@HOST name")
-    opts = ["-o", "BatchMode=yes", "-o", "ConnectTimeout=10"]
-    command(["scp", "-q", *opts, str(image.resolve()), f"{ssh}:{remote}"], SSH_TIMEOUT_S)
-    # Start it once over ssh with its stdio as the link and check that it answers with the model.
-    start = ["ssh", "-T", *opts, ssh, f"./{remote}"]
-    plan.commands.append(start)
+    plan.commands += hk_ssh.plan(dest, board.id, image, copy="always")
     if dry_run:
-        print(shlex.join(start) + f"    # INFO over its stdin/stdout must report model {_hash(manifest)}")
-    else:
-        from .link import LinkError, PipeLink
-        from .protocol import Client
-        say(f"running: {shlex.join(start)}")
-        try:
-            with PipeLink.spawn([find_tool("ssh"), *start[1:]]) as link:
-                plan.verified = Client(link, timeout=SSH_TIMEOUT_S / 4, retries=1).info()
-        except LinkError as e:
-            raise FlashError(f"{ssh}: the program did not answer over ssh: {str(e).splitlines()[0]}") from None
-        _check_hash(plan.verified, manifest, f"{ssh} (over ssh)")
-        say(f"{board.id} at {ssh} answers: model {plan.verified.get('model_hash')}")
-    plan.notes.append(f"to keep it running as a link: socat TCP-LISTEN:4444,reuseaddr,fork EXEC:./{remote} "
-                      f"(on {ssh}), then --port socket://{ssh.split('@')[-1]}:4444")
-    say(plan.notes[-1])
+        for argv in plan.commands:
+            print(shlex.join(argv))
+        print(f"# INFO over its stdin/stdout must report model {_hash(manifest)}")
+        return
+    from .runner import start
+    with start(board, image, ssh=dest, ssh_copy="always", say=say) as target:
+        plan.verified = target.info
+    _check_hash(plan.verified, manifest, f"{dest} (over ssh)")
+    say(f"{board.id} at {dest} answers: model {plan.verified.get('model_hash')} "
+        f"(run it with `hilkit run ... --board {board.id} --ssh {dest}`)")
 
 
 def _flash_sdcard(plan: Plan, board, image: Path, drive, dry_run: bool, say) -> None:

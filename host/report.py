@@ -44,7 +44,7 @@ def make_report(man: dict, board, outputs: np.ndarray, ref: np.ndarray, labels: 
         cycles_mean = _mean_or_none(cycles)
         latency_us = cycles_mean / clock_hz * 1e6
         latency_source = "board cycle counter"
-    else:  # host process or Linux board: the firmware reports nanoseconds from clock_gettime
+    else:  # host process or Linux board (pipe, ssh): the firmware reports nanoseconds from clock_gettime
         latency_us = float(np.median(cycles)) / 1000.0
         latency_source = "clock_gettime (median)"
     energy_op_uj = man["macs"] * PJ_PER_FP32_MAC * 1e-6
@@ -98,6 +98,8 @@ def print_report(r: dict, console) -> None:
     t.add_row(f"energy ({r['energy_source']})", fmt(r["energy_uj"], ",.3f") + " uJ")
     t.add_row("flash / RAM", f"{fmt(r['flash_bytes'], ',')} / {fmt(r['ram_bytes'], ',')} bytes")
     t.add_row("activation arena", f"{r['arena_bytes']:,} bytes")
+    if r.get("wall_s") is not None:
+        t.add_row("wall time (start to last answer)", f"{r['wall_s']:.2f} s")
     if "spike_agreement" in r:
         if "timesteps" in r:
             t.add_row("time steps", str(r["timesteps"]))

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import hashlib
+import shlex
+import time
 from pathlib import Path
 
 import numpy as np
@@ -38,18 +40,31 @@ def prepare(model: str | Path, board_id: str, exp: str = "libm", workdir: Path =
 
 
 def run(model, board_id: str, *, port=None, baud=None, limit=None, exp="libm", qemu=False, console=None,
-        workdir: Path = CACHE, reference_kind: str = "numpy") -> dict:
+        workdir: Path = CACHE, reference_kind: str = "numpy", ssh=None, ssh_config=None,
+        dry_run: bool = False) -> dict | None:
+    """The report of the test split on the board; with dry_run (needs ssh) the ssh/scp commands
+    are printed instead and None is returned."""
     from hilkit.models import data, modelfile, reference
 
     from . import boards, ports, protocol, runner
+    from . import ssh as hk_ssh
 
     board = boards.get_board(board_id)
+    dest = hk_ssh.destination(ssh, ssh_config, board)   # a Linux board reached over ssh (host/ssh.py)
+    if dry_run and dest is None:
+        raise UsageError("--dry-run prints the ssh and scp commands: it needs --ssh USER@HOST")
     port = ports.resolve_port(port, board.id)  # `--port auto`: the only matching serial port
-    if port is None and not board.can_emulate and board.runtime != "host":
+    if port is None and dest is None and not board.can_emulate and board.runtime != "host":
         raise UsageError(f"board {board.id} has no QEMU twin: give --port DEV of the real board")
     out_dir, man = prepare(model, board.id, exp, workdir)
+    if dry_run:
+        for argv in hk_ssh.plan(dest, board.id, out_dir / man["image"]):
+            print(shlex.join(argv))
+        return None
     from . import meanet
     if meanet.is_meanet(man):  # edge-cloud early exits: the board answers, or offloads to the host
+        if dest is not None:
+            raise UsageError("MEANet models do not run over --ssh yet: use --port or QEMU")
         return meanet.run(model, board, out_dir, man, port=port, baud=baud, limit=limit, console=console)
     loaded = modelfile.load(out_dir / "model.npz")
     _, _, x_test, y_test = data.digits_split()
@@ -62,11 +77,15 @@ def run(model, board_id: str, *, port=None, baud=None, limit=None, exp="libm", q
 
     image = out_dir / man["image"]
     outs, cycles, insns, extras = [], [], [], []
-    with runner.start(board, image, port=port, baud=baud) as target:
-        client = protocol.Client(target.link)
+    t0 = time.monotonic()
+    with runner.start(board, image, port=port, baud=baud, ssh=dest) as target:
+        client = protocol.Client(target.link, timeout=target.request_timeout)
         info = client.info()
         if info.get("model_hash") and info["model_hash"] != man["model_hash"]:
-            raise UsageError(f"the board runs model {info['model_hash']}, not {man['model_hash']}: flash it first")
+            where = f"{dest} runs" if dest else "the board runs"
+            todo = (f"remove ~/{target.link.name} there so that it is copied again" if dest
+                    else "flash it first")
+            raise UsageError(f"{where} model {info['model_hash']}, not {man['model_hash']}: {todo}")
         with rep.progress(console, f"{man['model']} on {board.id}", len(x)) as advance:
             for i in range(len(x)):
                 r = client.infer(x[i].ravel())
@@ -77,8 +96,10 @@ def run(model, board_id: str, *, port=None, baud=None, limit=None, exp="libm", q
                 if counts:
                     insns.append(counts[-1])
                 advance()
+    wall_s = time.monotonic() - t0
     report = rep.make_report(man, board, np.stack(outs), ref, y_test, cycles=cycles, insns=insns,
                              image=image, runtime_kind=target.kind)
+    report["wall_s"] = wall_s   # the target's start (copy, connection) to its last answer
     from .snn_report import snn_metrics  # spiking layers: spikes, synaptic ops, spike agreement
     report.update(snn_metrics(man, loaded, x, extras, instructions=insns if len(insns) == len(x) else None))
     from hilkit.models.stdp import metrics as binary_snn_metrics  # bit-packed binary-kernel SNNs

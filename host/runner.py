@@ -1,8 +1,9 @@
 """Start a board's firmware and hand back a `Target`: a byte link plus instruction counts.
 
 Kinds: `host` (native process over a pipe), `qemu-user` (Linux boards, pipe), `qemu-system`
-(bare metal; the emulated UART is a TCP socket read with pyserial exactly like a USB-serial port)
-and `serial` (a real board on --port). QEMU is always reaped: by `close()`, by the context
+(bare metal; the emulated UART is a TCP socket read with pyserial exactly like a USB-serial port),
+`serial` (a real board on --port) and `ssh` (a Linux board's program started with `ssh -T`, its
+stdin/stdout the link: host/ssh.py). QEMU is always reaped: by `close()`, by the context
 manager, and at interpreter exit as a safety net."""
 from __future__ import annotations
 
@@ -21,6 +22,9 @@ from . import qemu as _qemu
 from .errors import HilkitError
 
 CONNECT_TIMEOUT_S = 15.0
+# ssh: the connection, the program's start (a board may be slow) and its first answer.
+SSH_READY_TIMEOUT_S = 20.0
+SSH_REQUEST_TIMEOUT_S = 5.0
 PORT_TRIES = 3
 
 
@@ -55,6 +59,10 @@ class Target:
         self._counts_pos = 0
         self._counts_rest = b""
         self._closed = False
+        self.info: dict | None = None   # INFO, where starting the target already asked it (ssh)
+        # Seconds a protocol request waits for each reply: a network link's round trips vary more
+        # than a pipe's or a UART's.
+        self.request_timeout = SSH_REQUEST_TIMEOUT_S if kind == "ssh" else 1.0
         with _live_lock:
             _live.add(self)
 
@@ -147,11 +155,14 @@ def _reap(proc, grace: float = 2.0) -> None:
 
 
 def start(board, image, *, port: str | None = None, baud: int | None = None,
-          count_instructions: bool = True, connect_timeout: float = CONNECT_TIMEOUT_S) -> Target:
+          count_instructions: bool = True, connect_timeout: float = CONNECT_TIMEOUT_S,
+          ssh=None, ssh_copy: str = "missing", say=None) -> Target:
     """Start `image` for `board` (a Board or an id) and return the running Target.
 
     With `port` the firmware is taken to be running on a real board at that serial port/URL;
-    otherwise the host board runs natively and the others run under their QEMU twin."""
+    with `ssh` (an ssh.Destination) it is copied to that Linux board if not there (`ssh_copy`
+    "always": copied anyway) and started over ssh, each command printed by `say`; otherwise the
+    host board runs natively and the others run under their QEMU twin."""
     from .boards import get_board
 
     board = get_board(board)
@@ -160,6 +171,8 @@ def start(board, image, *, port: str | None = None, baud: int | None = None,
         return _start_serial(board, image, port, baud)
     if not image.is_file():
         raise RunnerError(f"firmware image {image} not found: build it first (`hilkit compile`)")
+    if ssh is not None:
+        return _start_ssh(board, image, ssh, ssh_copy, say)
     if board.runtime == "host":
         return _start_host(board, image)
     if board.qemu is None:
@@ -173,6 +186,32 @@ def _start_serial(board, image: Path, port: str, baud: int | None) -> Target:
     from .link import open_url
     link = open_url(port, baud or board.baud or 115200)
     return Target(board, image, "serial", link)
+
+
+def _start_ssh(board, image: Path, dest, copy: str, say) -> Target:
+    from . import ssh as _ssh
+    from .link import LinkClosed, LinkError
+    from .protocol import Client
+
+    say = say or _ssh.say_stderr
+    name = _ssh.install(dest, board.id, image, copy=copy, say=say)
+    link = _ssh.spawn(dest, name, say)
+    target = Target(board, image, "ssh", link, proc=link.proc)
+    try:
+        # The first answer waits for the connection and the program's start; later requests get
+        # the protocol's usual timeouts. The same INFO asked again is answered from its store.
+        target.info = Client(link, timeout=SSH_READY_TIMEOUT_S, retries=0).info()
+    except LinkClosed as e:
+        target.close()
+        raise RunnerError(str(e)) from None
+    except LinkError:
+        target.close()
+        raise RunnerError(f"./{name} on {dest} did not answer INFO within {SSH_READY_TIMEOUT_S:g} s "
+                          f"(is it a hilkit firmware for {board.id}?)") from None
+    except BaseException:
+        target.close()
+        raise
+    return target
 
 
 def _start_host(board, image: Path) -> Target:

@@ -3,6 +3,7 @@ error paths (no probe tool, no drive, busy port, unknown board) exiting 2 with o
 check that the board answers with the flashed model, and the SD card / ssh / QEMU ways."""
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shlex
@@ -124,9 +125,12 @@ def test_dry_run_ssh_and_sdcard(tmp_path, capsys):
     assert cli(["flash", str(rpi4), "--board", "rpi4", "--ssh", "pi@raspberrypi", "--dry-run"]) == 0
     img = (rpi4 / "build" / "hk_firmware").resolve()
     out = capsys.readouterr().out.splitlines()
-    assert out[0] == f"scp -q -o BatchMode=yes -o ConnectTimeout=10 {img} pi@raspberrypi:hk_firmware-rpi4"
-    assert out[1] == ("ssh -T -o BatchMode=yes -o ConnectTimeout=10 pi@raspberrypi ./hk_firmware-rpi4    "
-                      f"# INFO over its stdin/stdout must report model {PROTO_HASH}")
+    opts = "-o BatchMode=yes -o ConnectTimeout=10 -o ServerAliveInterval=5 -o ServerAliveCountMax=3"
+    name = f"hk_firmware-rpi4-{hashlib.sha256(img.read_bytes()).hexdigest()[:16]}"
+    assert out == [f"scp {opts} {img} pi@raspberrypi:{name}.part",
+                   f"ssh {opts} -T pi@raspberrypi 'chmod 755 {name}.part && mv -f {name}.part {name}'",
+                   f"ssh {opts} -T pi@raspberrypi ./{name}",
+                   f"# INFO over its stdin/stdout must report model {PROTO_HASH}"]
     bm = compiled_dir(tmp_path, "rpi3-bm")
     card = tmp_path / "boot"
     card.mkdir()
@@ -281,16 +285,18 @@ def test_linux_board_over_ssh(tmp_path, monkeypatch, capsys):
     bindir = tmp_path / "bin"
     fake_tool(bindir, "scp", f"import shutil; shutil.copy(sys.argv[-2], os.path.join({str(home)!r}, "
                              "sys.argv[-1].split(':', 1)[1]))")
-    fake_tool(bindir, "ssh", f"os.chdir({str(home)!r}); os.execv(sys.argv[-1], [sys.argv[-1]])")
+    fake_tool(bindir, "ssh", f"os.chdir({str(home)!r}); os.execve('/bin/sh', ['sh', '-c', sys.argv[-1]], "
+                             "{'PATH': '/usr/bin:/bin'})")
     d = compiled_dir(tmp_path, "rpi4")
     pb.build_firmware(d / "build" / "hk_firmware")          # runs here, as the Pi would run its build
     other = compiled_dir(tmp_path / "x", "rpi4", model_hash="fedcba9876543210")
     pb.build_firmware(other / "build" / "hk_firmware")
     monkeypatch.setenv("PATH", str(bindir))
     assert cli(["flash", str(d), "--board", "rpi4", "--ssh", "pi@raspberrypi"]) == 0
-    assert (home / "hk_firmware-rpi4").read_bytes() == (d / "build" / "hk_firmware").read_bytes()
+    [copied] = home.glob("hk_firmware-rpi4-*")
+    assert copied.read_bytes() == (d / "build" / "hk_firmware").read_bytes()
     assert f"rpi4 at pi@raspberrypi answers: model {PROTO_HASH}" in capsys.readouterr().err
     assert cli(["flash", str(other), "--board", "rpi4", "--ssh", "pi@raspberrypi"]) == 1
     assert f"runs model {PROTO_HASH}, not fedcba9876543210" in capsys.readouterr().err
     assert cli(["flash", str(d), "--board", "rpi4", "--ssh=-oProxyCommand=x"]) == 2
-    assert "is not a USER@HOST name" in capsys.readouterr().err
+    assert "is not USER@HOST[:PORT]" in capsys.readouterr().err

@@ -7,6 +7,8 @@ the board) and mapped to their owning Debian packages with `dpkg -S`. Each owner
 scripts/debian-packages.txt or in the Depends/Pre-Depends closure of that list without Recommends,
 because setup installs with --no-install-recommends. This holds on any machine, including one where
 somebody installed the missing package by hand: the check is against the list, not the disk.
+The programs the tests run besides the builds (sshd, ssh, scp, ssh-keygen and sftp-server for the
+real ssh server of tests/test_ssh.py) are mapped to their packages and checked the same way.
 """
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ import pytest
 from hilkit.codegen.build import TOOLCHAIN_COMPILERS
 from hilkit.host import boards
 from helpers import ROOT
+from test_ssh import RUNTIME_TOOLS, find_program
 
 PACKAGE_LIST = ROOT / "scripts" / "debian-packages.txt"
 
@@ -138,9 +141,23 @@ def test_setup_installs_every_package_the_build_reads(board_id, tiny_model, tmp_
         + "; ".join(f"{pkg} ({f})" for pkg, f in sorted(missing.items())))
 
 
+@pytest.mark.parametrize("tool", RUNTIME_TOOLS)
+def test_setup_installs_the_tools_the_tests_run(tool):
+    path = find_program(tool)
+    assert path is not None, (f"{tool} is not installed, and tests/test_ssh.py runs it: `make system-packages` "
+                              f"installs what {PACKAGE_LIST.relative_to(ROOT)} lists")
+    found = owners([path])
+    assert found, f"{path} belongs to no Debian package"
+    closure = install_closure(tuple(listed_packages()))
+    assert set(found) & closure, (
+        f"{tool} ({path}) comes from {', '.join(sorted(found))}, which setup does not install "
+        f"(not in {PACKAGE_LIST.relative_to(ROOT)} nor in its Depends closure without Recommends)")
+
+
 def test_package_list_is_what_setup_installs():
     script = (ROOT / "scripts" / "setup-system.sh").read_text()
     assert "debian-packages.txt" in script and "--no-install-recommends" in script
     pkgs = listed_packages()
     assert len(pkgs) == len(set(pkgs))
-    assert {"gcc-aarch64-linux-gnu", "gcc-arm-none-eabi", "qemu-system-arm"} <= set(pkgs)
+    assert {"gcc-aarch64-linux-gnu", "gcc-arm-none-eabi", "qemu-system-arm", "openssh-server",
+            "openssh-client"} <= set(pkgs)
