@@ -7,12 +7,14 @@ A spike is a step function of the membrane; its gradient is replaced by the spik
 surrogate
 
     d s_t / d u_t = alpha * exp(-beta * dt) / theta,   dt = t - (step of the neuron's last spike
-                                                        before t; 0 if it has not spiked yet)
+                                                        before t)
 
-and the reset is treated as a constant (detached), as in the authors' code. Feed-forward layers
-let the time loop run layer by layer: each layer's linear map sees all T steps as one batch of
-T*N (so the modules of layers.py do the forward and backward work), and only the neuron dynamics
-loop over t.
+and 0 for a neuron that has not spiked before t (the authors' code starts the last spike time at
+-1000, where the exponential underflows to 0; `before_first_spike="from_start"`, an ablation,
+counts dt from step 0 instead, which gives silent neurons the largest slope). The reset is treated
+as a constant (detached), as in the authors' code. Feed-forward layers let the time loop run
+layer by layer: each layer's linear map sees all T steps as one batch of T*N (so the modules of
+layers.py do the forward and backward work), and only the neuron dynamics loop over t.
 
 Loss = cross-entropy(mean output current over T) + lambda(epoch) * (spikes / (N T neurons)),
 with lambda raised linearly from 0 to `spike_weight` over the epochs.
@@ -42,6 +44,12 @@ class STDBConfig:
     batch_size: int = 64
     lr: float = 1e-3
     spike_weight: float = 0.0    # final weight of the spike-rate term (0: plain STDB)
+    before_first_spike: str = "none"   # surrogate before a neuron's first spike: see BEFORE_FIRST_SPIKE
+
+
+# "none": no gradient until the neuron has spiked once (the authors' code); "from_start": dt counts
+# from step 0 (this kit's earlier convention, kept as an ablation).
+BEFORE_FIRST_SPIKE = ("none", "from_start")
 
 
 def surrogate(dt: np.ndarray, alpha: float, beta: float, theta: float = 1.0) -> np.ndarray:
@@ -50,20 +58,25 @@ def surrogate(dt: np.ndarray, alpha: float, beta: float, theta: float = 1.0) -> 
 
 
 def neurons_forward(I: np.ndarray, T: int, theta: float, u0: float, leak: float, reset: str,
-                    alpha: float, beta: float, constant: bool = False) -> tuple[np.ndarray, np.ndarray]:
+                    alpha: float, beta: float, constant: bool = False,
+                    before_first_spike: str = "none") -> tuple[np.ndarray, np.ndarray]:
     """Spikes S [T, N, ...] and surrogate slopes G [T, N, ...] for input currents I [T, N, ...]
     (constant: I is [N, ...], the same current every step)."""
+    if before_first_spike not in BEFORE_FIRST_SPIKE:
+        raise ValueError(f"before_first_spike must be one of {', '.join(BEFORE_FIRST_SPIKE)}, not {before_first_spike!r}")
     const = constant
     shape = I.shape if const else I.shape[1:]
     u = np.full(shape, u0, np.float32)
     last = np.zeros(shape, np.float32)
+    fired = np.full(shape, before_first_spike == "from_start")
     S = np.empty((T,) + shape, np.float32)
     G = np.empty((T,) + shape, np.float32)
     for t in range(T):
         u = leak * u + (I if const else I[t])
         s = u >= theta
-        G[t] = surrogate(t - last, alpha, beta, theta)
+        G[t] = surrogate(t - last, alpha, beta, theta) * fired
         last = np.where(s, np.float32(t), last)
+        fired |= s
         u = u - theta * s if reset == "soft" else u * ~s
         S[t] = s
     return S, G
@@ -140,7 +153,8 @@ class SpikingNet:
                 return I if s_prev is None else I.mean(axis=0)
             theta = self.fsnn.thresholds[l.name]
             u0 = theta / 2 if c.v_init == "half" else 0.0
-            S, G = neurons_forward(I, T, theta, u0, c.leak, c.reset, c.alpha, c.beta, constant=s_prev is None)
+            S, G = neurons_forward(I, T, theta, u0, c.leak, c.reset, c.alpha, c.beta, constant=s_prev is None,
+                                   before_first_spike=c.before_first_spike)
             self.spikes += S.reshape(T, n, -1).sum(axis=(0, 2)).astype(np.int64)
             self.cache.append((S, G))
             s_prev = S

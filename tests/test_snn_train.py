@@ -51,13 +51,43 @@ def test_conversion_balances_thresholds_and_rejects_max_pooling(rng):
 
 # ---------------------------------------------------------------- surrogate gradient
 def test_surrogate_depends_on_steps_since_the_last_spike():
-    I = np.full((5, 1), 0.625, np.float32)                              # [T=5, N=1]
+    I = np.array([[0.625, 0.1]] * 5, np.float32)                       # [T=5, N=2]; neuron 1 never fires
     S, G = snn_train.neurons_forward(I, 5, 1.0, 0.0, 1.0, "soft", 0.3, 0.5)
     # u: 0.625, 1.25 -> spike (0.25), 0.875, 1.5 -> spike (0.5), 1.125 -> spike
-    assert S[:, 0].tolist() == [0, 1, 0, 1, 1]
-    dt = np.array([0, 1, 1, 2, 1])        # steps since the last spike before t (0 before any)
-    np.testing.assert_allclose(G[:, 0], 0.3 * np.exp(-0.5 * dt), rtol=1e-6)
-    np.testing.assert_allclose(snn_train.surrogate(dt, 0.3, 0.5, theta=2.0), 0.15 * np.exp(-0.5 * dt), rtol=1e-6)
+    assert S[:, 0].tolist() == [0, 1, 0, 1, 1] and S[:, 1].tolist() == [0] * 5
+    # the authors' convention (last spike time -1000: exp underflows): no slope before the first
+    # spike, and so none at the first spike itself; then dt = steps since the last spike before t
+    np.testing.assert_allclose(G[:, 0], 0.3 * np.exp(-0.5 * np.array([np.inf, np.inf, 1, 2, 1])), rtol=1e-6)
+    assert np.all(G[:, 1] == 0)
+    # the ablation: dt counted from step 0 before any spike, so the silent neuron gets a slope
+    _, G0 = snn_train.neurons_forward(I, 5, 1.0, 0.0, 1.0, "soft", 0.3, 0.5, before_first_spike="from_start")
+    np.testing.assert_allclose(G0[:, 0], 0.3 * np.exp(-0.5 * np.array([0, 1, 1, 2, 1])), rtol=1e-6)
+    np.testing.assert_allclose(G0[:, 1], 0.3 * np.exp(-0.5 * np.arange(5)), rtol=1e-6)
+    np.testing.assert_allclose(snn_train.surrogate(np.array([0, 1, 2]), 0.3, 0.5, theta=2.0),
+                               0.15 * np.exp(-0.5 * np.array([0, 1, 2])), rtol=1e-6)
+    with pytest.raises(ValueError, match="before_first_spike"):
+        snn_train.neurons_forward(I, 5, 1.0, 0.0, 1.0, "soft", 0.3, 0.5, before_first_spike="zero")
+
+
+@pytest.mark.parametrize("before_first_spike,silent_grad", [("none", False), ("from_start", True)])
+def test_silent_neurons_get_no_gradient(before_first_spike, silent_grad, rng):
+    """A hidden neuron that never fires passes no gradient to its input weights (the authors'
+    convention), from the cross-entropy or from the spike-count term; under the ablation it does."""
+    w0 = rng.normal(0.3, 0.5, (4, 3))
+    b0 = np.array([0.2, 0.3, -50.0, 0.1])                             # neuron 2 can never reach theta
+    fsnn = FloatSNN((3,), [{"type": "dense", "units": 4}, {"type": "dense", "units": 2}],
+                    {"l0.weight": w0, "l0.bias": b0, "l1.weight": rng.normal(0, 1, (2, 4)), "l1.bias": np.zeros(2)},
+                    {"l0": 1.0})
+    cfg = snn_train.STDBConfig(timesteps=6, v_init="zero", beta=0.3, before_first_spike=before_first_spike)
+    net = snn_train.SpikingNet(fsnn, cfg)
+    x = rng.uniform(0, 1, (8, 3)).astype(np.float32)
+    net.forward(x, train=True)
+    S, _ = net.cache[0]
+    assert S[:, :, 2].sum() == 0 and S[:, :, [0, 1, 3]].sum() > 0
+    net.backward(rng.normal(0, 1, (8, 2)).astype(np.float32), spike_weight=1.0)
+    g = net.stages[0][1].grads["weight"]
+    assert np.any(g[[0, 1, 3]] != 0)
+    assert np.any(g[2] != 0) == silent_grad
 
 
 def _pseudo_loss(params, x, y, S0, G0, cfg, theta, n_neurons, spike_weight):
@@ -85,9 +115,11 @@ def _loss_from(us, u_star, S0, G0, w1, b1, y, T, n_neurons, spike_weight):
     return ce + spike_weight * sum(s.sum() for s in st) / (len(y) * T * n_neurons)
 
 
+@pytest.mark.parametrize("before_first_spike", snn_train.BEFORE_FIRST_SPIKE)
 @pytest.mark.parametrize("reset", ["soft", "hard"])
-def test_bptt_matches_finite_differences(reset, rng):
-    cfg = snn_train.STDBConfig(timesteps=6, reset=reset, v_init="half", leak=0.9, alpha=0.3, beta=0.2)
+def test_bptt_matches_finite_differences(reset, before_first_spike, rng):
+    cfg = snn_train.STDBConfig(timesteps=6, reset=reset, v_init="half", leak=0.9, alpha=0.3, beta=0.2,
+                               before_first_spike=before_first_spike)
     w0 = rng.normal(0.3, 0.8, (5, 4))
     fsnn = FloatSNN((4,), [{"type": "dense", "units": 5}, {"type": "dense", "units": 3}],
                     {"l0.weight": w0, "l0.bias": rng.normal(0, 0.2, 5),
@@ -152,6 +184,7 @@ def test_snn_recipe_writes_a_valid_model(tmp_path):
     attrs = m.layers[0]["attrs"]
     assert attrs["timesteps"] == 8 and attrs["reset"] == "soft" and attrs["coding"] == "direct"
     assert m.graph["meta"]["recipe"] == "digits-snn-stdb" and m.graph["meta"]["stdb"]["epochs"] == 1
+    assert m.graph["meta"]["stdb"]["before_first_spike"] == "none"
     _, _, X_test, y_test = digits_data("cnn")
     acc = float((reference.predict(m, X_test) == y_test).mean())
     assert acc == pytest.approx(summary["test_accuracy"]) and acc > 0.9
