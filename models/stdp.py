@@ -647,7 +647,8 @@ class RandomKernels:
         return w if self.kernel_bits == 1 else np.rint(w * 127.0)
 
     def describe(self) -> dict:
-        return {"rule": "random kernels (no learning)"}
+        return {"rule": "random kernels (no learning): " + ("+/-1, p = 1/2" if self.kernel_bits == 1
+                                                            else "U(0, 1) stored as int8 round(127 w)")}
 
 
 # ---------------------------------------------------------------- a network trained layer by layer
@@ -707,9 +708,31 @@ def train_network(cfg: NetConfig, X_train: np.ndarray, y_train: np.ndarray, seed
     return {"attrs": attrs, "params": params, "readout": readout, "layers": stats, "train_accuracy": train_acc}
 
 
+def random_control(cfg: NetConfig) -> NetConfig:
+    """cfg with its kernels left at a random draw of the same kind (RandomKernels of cfg's kernel
+    bits: +/-1, or U(0, 1) stored as int8), the same threshold calibration and readout: what the
+    learning rule has to beat. No update rounds are run (they would not change the kernels)."""
+    from dataclasses import replace
+    return replace(cfg, rule=RandomKernels(cfg.rule.kernel_bits), competition=replace(cfg.competition, rounds=0))
+
+
+def evaluate(net: dict, X: np.ndarray, y: np.ndarray) -> dict:
+    """Accuracy, spikes and synaptic ops per inference of a trained network (train_network's
+    result: reference integers, float readout) on X [N, C, H, W]."""
+    res = simulate(net["attrs"], net["params"], X)
+    w, b = net["readout"]
+    logits = res.output.reshape(len(X), -1) @ w.T + b
+    return {"test_accuracy": float((logits.argmax(axis=1) == y).mean()),
+            "train_accuracy": net["train_accuracy"],
+            "spikes_per_layer": [float(c.reshape(len(X), -1).sum(axis=1).mean()) for c in res.counts],
+            "spikes_per_inference": float(sum(c.reshape(len(X), -1).sum(axis=1).mean() for c in res.counts)),
+            "synops_per_inference": float(res.counters["synops"].mean())}
+
+
 def recipe(name: str, cfg: NetConfig, out_path, *, seed: int = 0, progress=None, meta: dict | None = None) -> dict:
     """Train cfg on the digits split, write the model file (binary_snn -> flatten -> dense ->
-    softmax) and measure its test accuracy with the reference on the written file."""
+    softmax) and measure its test accuracy with the reference on the written file. The summary
+    also holds the random-kernel control (`random_control`, same seed) under "random_kernels"."""
     import time
 
     from . import modelfile, reference
@@ -738,12 +761,17 @@ def recipe(name: str, cfg: NetConfig, out_path, *, seed: int = 0, progress=None,
                                                                   if ".spikes_l" in k)), 3),
                           "synops_per_inference": round(float(counters["snn.synops"].mean()), 3)})
     saved = modelfile.save(out_path, graph, arrays)
+    control = evaluate(train_network(random_control(cfg), X_train, y_train, seed), X_test, y_test)
     return {"recipe": name, "path": str(out_path), "hash": saved.hash, "test_accuracy": test_accuracy,
             "train_accuracy": graph["meta"]["train_accuracy"], "test_samples": int(len(y_test)),
             "train_seconds": round(train_seconds, 3), "seed": int(seed),
             "params": int(sum(a.size for a in arrays.values())),
             "spikes_per_inference": graph["meta"]["spikes_per_inference"],
-            "synops_per_inference": graph["meta"]["synops_per_inference"]}
+            "synops_per_inference": graph["meta"]["synops_per_inference"],
+            "random_kernels": {"rule": RandomKernels(cfg.rule.kernel_bits).describe()["rule"],
+                               **{k: round(control[k], 6) for k in ("test_accuracy", "train_accuracy",
+                                                                    "spikes_per_inference", "synops_per_inference")}},
+            "learned_minus_random_pt": round(100 * (test_accuracy - control["test_accuracy"]), 3)}
 
 
 DIGITS_STDP = NetConfig(layers=({"filters": 16, "kernel": 5},), rule=ConvSTDP())

@@ -81,3 +81,6 @@ def test_digits_restocnet_recipe(tmp_path, monkeypatch):
     assert res["kernel_compression"] > 20
     assert res["test_accuracy"] > 0.85 and m.graph["meta"]["stdp"]["rule"].startswith("HB-STDP")
     assert all(v > 0 for k, v in res.items() if k == "spikes_per_inference")
+    ctl = res["random_kernels"]                    # the control: random +/-1 kernels, same calibration and readout
+    assert "+/-1" in ctl["rule"] and 0.5 < ctl["test_accuracy"] <= 1.0
+    assert res["learned_minus_random_pt"] == pytest.approx(100 * (res["test_accuracy"] - ctl["test_accuracy"]), abs=1e-3)

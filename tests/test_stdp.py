@@ -211,3 +211,34 @@ def test_digits_stdp_recipe(tmp_path):
     w = m.arrays["snn.l0.weight"]
     assert w.min() >= 0 and w.max() <= 127 and len(np.unique(w)) > 20          # real-valued kernels as int8
     assert res["test_accuracy"] > 0.85
+    # the random-kernel control is part of the summary: same network, calibration and readout
+    ctl = res["random_kernels"]
+    assert ctl["rule"].startswith("random kernels") and "U(0, 1)" in ctl["rule"]
+    assert 0.5 < ctl["test_accuracy"] <= 1.0 and ctl["spikes_per_inference"] > 0
+    assert res["learned_minus_random_pt"] == pytest.approx(100 * (res["test_accuracy"] - ctl["test_accuracy"]), abs=1e-3)
+
+
+def test_random_control_changes_only_the_kernels():
+    """The control keeps every setting of the recipe's network but the rule (random kernels of the
+    same bits, no update rounds); its kernels are U(0, 1) draws as int8, calibrated like the learned."""
+    from dataclasses import replace
+
+    from hilkit.models.data import as_images, digits_split
+    cfg = replace(stdp.DIGITS_STDP, stdp_images=100, calibration_images=50, readout_epochs=5)
+    ctl = stdp.random_control(cfg)
+    assert isinstance(ctl.rule, stdp.RandomKernels) and ctl.rule.kernel_bits == cfg.rule.kernel_bits == 8
+    assert ctl.competition.rounds == 0
+    assert replace(ctl, rule=cfg.rule, competition=cfg.competition) == cfg
+    X, y, _, _ = digits_split()
+    X = as_images(X)[:300]
+    net = stdp.train_network(ctl, X, y[:300], seed=0)
+    w = net["params"]["l0.weight"]
+    assert w.min() >= 0 and w.max() <= 127 and len(np.unique(w)) > 100
+    # its thresholds are the calibration of these kernels, on the subset train_network drew
+    layer = stdp.geometry(stdp.normalize(net["attrs"]), X.shape[1:])[0]
+    sub = np.random.default_rng(np.random.SeedSequence([0, 3]).spawn(2)[0]).choice(len(X), ctl.stdp_images, replace=False)
+    src = stdp.layer_source(stdp.trace_maps(net["attrs"], {}, [], X[sub]), layer)
+    theta = stdp.calibrate_thresholds(src[:, :ctl.calibration_images], w, layer, ctl.percentile)
+    np.testing.assert_array_equal(net["params"]["l0.threshold"], theta.astype(np.float32))
+    r = stdp.evaluate(net, X, y[:300])
+    assert r["test_accuracy"] > 0.5 and r["spikes_per_inference"] == pytest.approx(sum(r["spikes_per_layer"]))
