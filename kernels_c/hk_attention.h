@@ -15,13 +15,17 @@
  *   o_h[i] = sum_j p[j] v_h[j]
  *   y[t]   = Wout o[t] + bout
  * Scratch is the caller's: HK_ATTENTION_SCRATCH(T, D) floats (qkv, o and one score row).
- * y may be x (in place): x is read only by the first projection. No malloc, no globals. */
+ * y may be x (in place): x is read only by the first projection. No malloc, no globals.
+ *
+ * Paths (hk_nn.h): the portable C below; x86-64 (HK_NN_X86, hk_attention_x86.h: several tokens per
+ * pass over the token-dense weights, the heads in vector tiles), bit-exact with it. On the other
+ * targets the token dense runs hk_dense_blocked_f32's path and the softmax hk_exp.h's. */
 #ifndef HK_ATTENTION_H
 #define HK_ATTENTION_H
-#include "hk_dense.h"
-#include "hk_exp.h"
+#include "hk_dense.h" /* the token dense is the blocked dense kernel on every token */
+#include "hk_exp.h"   /* the row softmax */
+#include "hk_nn.h"
 #include "hk_types.h"
-#include "hk_x86.h" /* again, now with hk_exp.h: the x86-64 attention heads */
 
 #define HK_ATTENTION_SCRATCH(t, d) (4 * (t) * (d) + (t))
 
@@ -34,26 +38,14 @@ HK_INLINE void hk_patches_f32(const float *HK_RESTRICT x, hk_dims in, int ph, in
             float *tok = y + (size_t)(gi * gw + gj) * (size_t)dim;
             for (int c = 0; c < in.c; c++) {
                 for (int dy = 0; dy < ph; dy++) {
-                    const float *row = x + ((size_t)c * (size_t)in.h + (size_t)(gi * ph + dy)) * (size_t)in.w
-                                       + (size_t)(gj * pw);
+                    const float *row =
+                        x + ((size_t)c * (size_t)in.h + (size_t)(gi * ph + dy)) * (size_t)in.w + (size_t)(gj * pw);
                     for (int dx = 0; dx < pw; dx++) {
                         *tok++ = row[dx];
                     }
                 }
             }
         }
-    }
-}
-
-HK_INLINE void hk_token_dense_f32(const float *HK_RESTRICT x, int t, int d_in, const float *HK_RESTRICT wb,
-                                  const float *HK_RESTRICT b, float *HK_RESTRICT y, int d_out)
-{
-#if defined(HK_NN_X86)
-    hk__token_dense_x86(x, t, d_in, wb, b, y, d_out);
-    return;
-#endif
-    for (int i = 0; i < t; i++) {
-        hk_dense_blocked_f32(x + (size_t)i * (size_t)d_in, d_in, wb, b, y + (size_t)i * (size_t)d_out, d_out, 0);
     }
 }
 
@@ -129,6 +121,25 @@ HK_INLINE void hk__attn_mix_f32(const float *HK_RESTRICT p, const float *HK_REST
     }
 }
 
+/* ---------------------------------------------------------------- the ISA paths */
+#if defined(HK_NN_X86)
+#include "hk_attention_x86.h"
+#endif
+
+/* ---------------------------------------------------------------- the kernels: the best path */
+
+HK_INLINE void hk_token_dense_f32(const float *HK_RESTRICT x, int t, int d_in, const float *HK_RESTRICT wb,
+                                  const float *HK_RESTRICT b, float *HK_RESTRICT y, int d_out)
+{
+#if defined(HK_NN_X86)
+    hk__token_dense_x86(x, t, d_in, wb, b, y, d_out);
+    return;
+#endif
+    for (int i = 0; i < t; i++) {
+        hk_dense_blocked_f32(x + (size_t)i * (size_t)d_in, d_in, wb, b, y + (size_t)i * (size_t)d_out, d_out, 0);
+    }
+}
+
 /* The body of every variant; `exp` (0 libm, 1 quake1, 2 quake2) is a constant in each wrapper, so
  * after inlining only that softmax remains. */
 HK_INLINE void hk__attention_f32(const float *x, int t, int d, int heads, const float *HK_RESTRICT wqkv,
@@ -137,9 +148,9 @@ HK_INLINE void hk__attention_f32(const float *x, int t, int d, int heads, const 
                                  int exp)
 {
     const int dh = d / heads, ld = 3 * d;
-    float *qkv = scratch;                          /* [t][3d] */
-    float *o = qkv + (size_t)t * (size_t)ld;       /* [t][d]  */
-    float *s = o + (size_t)t * (size_t)d;          /* [t]     */
+    float *qkv = scratch;                    /* [t][3d] */
+    float *o = qkv + (size_t)t * (size_t)ld; /* [t][d]  */
+    float *s = o + (size_t)t * (size_t)d;    /* [t]     */
     hk_token_dense_f32(x, t, d, wqkv, bqkv, qkv, ld);
 #if defined(HK_NN_X86)
     if (hk__attention_heads_x86(qkv, t, d, heads, scale, o, exp)) {
@@ -164,12 +175,12 @@ HK_INLINE void hk__attention_f32(const float *x, int t, int d, int heads, const 
     hk_token_dense_f32(o, t, d, wout, bout, y, d);
 }
 
-#define HK__ATTENTION_VARIANT(name, e)                                                                          \
-    HK_INLINE void hk_attention_##name##_f32(const float *x, int t, int d, int heads, const float *wqkv,       \
-                                             const float *bqkv, const float *wout, const float *bout,         \
-                                             float scale, float *y, float *scratch)                           \
-    {                                                                                                           \
-        hk__attention_f32(x, t, d, heads, wqkv, bqkv, wout, bout, scale, y, scratch, e);                      \
+#define HK__ATTENTION_VARIANT(name, e)                                                                             \
+    HK_INLINE void hk_attention_##name##_f32(const float *x, int t, int d, int heads, const float *wqkv,           \
+                                             const float *bqkv, const float *wout, const float *bout, float scale, \
+                                             float *y, float *scratch)                                             \
+    {                                                                                                              \
+        hk__attention_f32(x, t, d, heads, wqkv, bqkv, wout, bout, scale, y, scratch, e);                           \
     }
 HK__ATTENTION_VARIANT(libm, 0)
 HK__ATTENTION_VARIANT(quake1, 1)

@@ -20,8 +20,9 @@
  * plain dense one (unpack the window, int8 dot product per filter). All four give the same integers.
  *
  * Everything is integer and deterministic: no float in the time loop (the FPU-less Cortex-M0+ runs
- * the same code), no malloc, no globals. The input coding (quantizer, xorshift32 rate code), the
- * floor shift of the leak and the ctz are those of hk_snn.h, so spike trains match models/snn.py.
+ * the same code), no malloc, no globals. The input coding (quantizer, xorshift32 rate code) is
+ * hk_snn.h's and the floor shift of the leak, the ctz and the popcount are hk_nn.h's, as in the
+ * spiking layers, so spike trains match models/snn.py.
  *
  * Layouts (channels innermost):
  *   spike maps  [H][W][words(C)], channel c is bit c % 32 of word c / 32 (as hk_snn.h)
@@ -32,7 +33,9 @@
  *   counts      [H/pool][W/pool][F] u32: the last layer's spikes summed over time and the pool window */
 #ifndef HK_BINCONV_H
 #define HK_BINCONV_H
-#include "hk_snn.h"
+#include "hk_nn.h"
+#include "hk_snn.h" /* the input coding, hk_snn_addrow_s8, the reset kinds */
+#include "hk_types.h"
 
 #define HK_BINCONV_MAX_WORDS 32   /* receptive field of at most 1024 bits (k*k*c_in) */
 #define HK_BINCONV_MAX_FILTERS 64 /* filters per layer (the currents of a pixel live on the stack) */
@@ -60,14 +63,14 @@ typedef struct {
 typedef struct {
     const hk_binconv_layer *layers;
     int n_layers;
-    int kind;                 /* HK_BINCONV_B1 / _S8_EVENT / _S8_DENSE */
+    int kind; /* HK_BINCONV_B1 / _S8_EVENT / _S8_DENSE */
     int timesteps;
-    int leak_shift;           /* 0: IF; k: u -= floor(u / 2^k) each step */
-    int reset;                /* HK_SNN_RESET_SOFT (u -= threshold) or HK_SNN_RESET_HARD (u = 0) */
+    int leak_shift; /* 0: IF; k: u -= floor(u / 2^k) each step */
+    int reset;      /* HK_SNN_RESET_SOFT (u -= threshold) or HK_SNN_RESET_HARD (u = 0) */
     int input_bits;
-    uint32_t seed;            /* xorshift32 state at the start of every inference */
-    int pool;                 /* sum-pool of the last layer's spike counts */
-    hk_dims in;               /* model input, channels-first; every map is in.h x in.w */
+    uint32_t seed; /* xorshift32 state at the start of every inference */
+    int pool;      /* sum-pool of the last layer's spike counts */
+    hk_dims in;    /* model input, channels-first; every map is in.h x in.w */
 } hk_binconv_net;
 
 /* Caller-owned working memory (sizes from the code generator). bits starts with the input's
@@ -75,52 +78,31 @@ typedef struct {
 typedef struct {
     int32_t *mem;
     uint32_t *bits;
-    int32_t *q;               /* the quantized input, [H][W][C] */
+    int32_t *q; /* the quantized input, [H][W][C] */
     uint32_t *counts;
 } hk_binconv_scratch;
 
 /* ---------------------------------------------------------------- popcount */
-/* SWAR popcount: no instruction needed beyond shifts, ANDs and adds (Cortex-M0+ has no CLZ or
- * popcount). Byte counts of up to 31 words are summed before the one fold. */
-HK_INLINE uint32_t hk_binconv_popcount_portable(uint32_t x)
-{
-    x -= (x >> 1) & 0x55555555u;
-    x = (x & 0x33333333u) + ((x >> 2) & 0x33333333u);
-    x = (x + (x >> 4)) & 0x0F0F0F0Fu;
-    x += x >> 8;
-    return (x + (x >> 16)) & 0x3Fu;
-}
-
-/* Where the CPU counts bits in one instruction (x86 POPCNT, AArch64 NEON CNT) GCC's builtin is
- * better; Cortex-M and A32 have none, and GCC lowers the builtin there to a libgcc call. */
-#if defined(__GNUC__) && !defined(HK_BINCONV_PORTABLE) && (defined(__POPCNT__) || defined(__aarch64__))
-#define HK_BINCONV_HW_POPCOUNT 1
-HK_INLINE uint32_t hk_binconv_popcount(uint32_t x) { return (uint32_t)__builtin_popcount(x); }
-#else
-#define HK_BINCONV_HW_POPCOUNT 0
-HK_INLINE uint32_t hk_binconv_popcount(uint32_t x) { return hk_binconv_popcount_portable(x); }
-#endif
-
-/* sum_j popcount(a[j] & b[j]) */
+/* sum_j popcount(a[j] & b[j]): hk_nn_popcount32 per word where the CPU counts bits (HK_NN_HW_POPCOUNT),
+ * else the byte counts of up to 31 words summed before one fold (Cortex-M, A32). */
 HK_INLINE uint32_t hk_binconv_and_popcount(const uint32_t *HK_RESTRICT a, const uint32_t *HK_RESTRICT b, int n)
 {
-#if HK_BINCONV_HW_POPCOUNT
+#if HK_NN_HW_POPCOUNT
     uint32_t s = 0;
     for (int j = 0; j < n; j++) {
-        s += hk_binconv_popcount(a[j] & b[j]);
+        s += hk_nn_popcount32(a[j] & b[j]);
     }
     return s;
 #else
-    uint32_t total = 0;
+    uint32_t total = 0; /* SWAR: byte counts of up to 31 words summed before one fold */
     int j = 0;
     while (j < n) {
         const int end = n - j > 31 ? j + 31 : n;
         uint32_t acc = 0; /* four byte counters, each <= 8 per word */
         for (; j < end; j++) {
             uint32_t x = a[j] & b[j];
-            x -= (x >> 1) & 0x55555555u;
-            x = (x & 0x33333333u) + ((x >> 2) & 0x33333333u);
-            acc += (x + (x >> 4)) & 0x0F0F0F0Fu;
+            HK_NN_POPCOUNT_BYTES(x);
+            acc += x;
         }
         acc = (acc & 0x00FF00FFu) + ((acc >> 8) & 0x00FF00FFu);
         total += (acc & 0xFFFFu) + (acc >> 16);
@@ -145,7 +127,7 @@ HK_INLINE void hk_binconv_append(uint32_t *p, uint32_t pos, uint32_t v, int n)
 HK_INLINE void hk_binconv_gather(uint32_t *HK_RESTRICT p, const uint32_t *HK_RESTRICT src, int c, int c_in, int first,
                                  int h, int w, int k, int y, int x)
 {
-    const int wpp = hk_snn_words(c), pad = (k - 1) / 2;
+    const int wpp = hk_nn_words(c), pad = (k - 1) / 2;
     for (int ky = 0; ky < k; ky++) {
         const int iy = y + ky - pad;
         if (iy < 0 || iy >= h) {
@@ -174,7 +156,7 @@ HK_INLINE int hk_binconv_lif(int32_t *u, int32_t cur, int32_t threshold, int lea
     int32_t v = *u;
     int fired = 0;
     if (leak_shift != 0) {
-        v -= hk_snn_asr(v, leak_shift);
+        v -= hk_nn_asr32(v, leak_shift);
     }
     v += cur;
     if (v >= threshold) {
@@ -190,7 +172,7 @@ HK_INLINE int hk_binconv_lif(int32_t *u, int32_t cur, int32_t threshold, int lea
 HK_INLINE uint32_t hk_binconv_fire_pixel(const hk_binconv_net *net, const hk_binconv_layer *l, hk_binconv_scratch sc,
                                          int y, int x, const int32_t *cur, int cur_in_u, uint32_t *counts)
 {
-    const int nf = l->filters, wpp = hk_snn_words(nf), pix = y * net->in.w + x;
+    const int nf = l->filters, wpp = hk_nn_words(nf), pix = y * net->in.w + x;
     int32_t *u = sc.mem + l->mem_off + (size_t)pix * (size_t)nf;
     uint32_t *bits = sc.bits + l->bits_off + (size_t)pix * (size_t)wpp;
     uint32_t *cnt = NULL, n = 0;
@@ -259,7 +241,7 @@ HK_INLINE uint32_t hk_binconv_step_b1(const hk_binconv_net *net, const hk_bincon
             uint32_t active = 0;
             hk_binconv_window(net, l, sc.bits, y, x, p);
             for (int j = 0; j < nw; j++) {
-                active += hk_binconv_popcount(p[j]);
+                active += hk_nn_popcount32(p[j]);
             }
             if (active == 0u) { /* an empty window: no current (the neurons still leak and may fire) */
                 for (int f = 0; f < nf; f++) {
@@ -298,17 +280,17 @@ HK_INLINE uint32_t hk_binconv_mask(const hk_binconv_layer *l, uint32_t d)
 
 /* cur[f] += 2 x (the 5-bit count in lane f of the planes c0..c4): shifts the planes down, one lane
  * per filter (the planes are consumed). */
-#define HK_BINCONV_UNSLICE(cur, nf, c0, c1, c2, c3, c4)                                                  \
-    do {                                                                                               \
-        for (int f_ = 0; f_ < (nf); f_++) {                                                            \
-            (cur)[f_] += (int32_t)(((c0 & 1u) << 1) | ((c1 & 1u) << 2) | ((c2 & 1u) << 3) |            \
-                                   ((c3 & 1u) << 4) | ((c4 & 1u) << 5));                               \
-            c0 >>= 1;                                                                                  \
-            c1 >>= 1;                                                                                  \
-            c2 >>= 1;                                                                                  \
-            c3 >>= 1;                                                                                  \
-            c4 >>= 1;                                                                                  \
-        }                                                                                              \
+#define HK_BINCONV_UNSLICE(cur, nf, c0, c1, c2, c3, c4)                                                        \
+    do {                                                                                                       \
+        for (int f_ = 0; f_ < (nf); f_++) {                                                                    \
+            (cur)[f_] += (int32_t)(((c0 & 1u) << 1) | ((c1 & 1u) << 2) | ((c2 & 1u) << 3) | ((c3 & 1u) << 4) | \
+                                   ((c4 & 1u) << 5));                                                          \
+            c0 >>= 1;                                                                                          \
+            c1 >>= 1;                                                                                          \
+            c2 >>= 1;                                                                                          \
+            c3 >>= 1;                                                                                          \
+            c4 >>= 1;                                                                                          \
+        }                                                                                                      \
     } while (0)
 
 HK_INLINE uint32_t hk_binconv_step_b1s(const hk_binconv_net *net, const hk_binconv_layer *l, hk_binconv_scratch sc,
@@ -335,7 +317,7 @@ HK_INLINE uint32_t hk_binconv_step_b1s(const hk_binconv_net *net, const hk_binco
                         }
                     }
                     {
-                        uint32_t v = hk_binconv_mask(l, 32u * (uint32_t)j + (uint32_t)hk_snn_ctz(word)), carry;
+                        uint32_t v = hk_binconv_mask(l, 32u * (uint32_t)j + (uint32_t)hk_nn_ctz32(word)), carry;
                         word &= word - 1u;
                         carry = c0 & v;
                         c0 ^= v;
@@ -377,10 +359,10 @@ HK_INLINE uint32_t hk_binconv_step_b1s(const hk_binconv_net *net, const hk_binco
 /* int8 kernels, event-driven: leak the pixel's membranes, add the weight row of every input spike
  * of the window (ctz walk over the spike words), fire. */
 HK_INLINE uint32_t hk_binconv_event_source(int32_t *HK_RESTRICT u, const uint32_t *HK_RESTRICT src, int c, int c_in,
-                                           int first, const int8_t *HK_RESTRICT w8, int nf, int h, int w, int k,
-                                           int y, int x)
+                                           int first, const int8_t *HK_RESTRICT w8, int nf, int h, int w, int k, int y,
+                                           int x)
 {
-    const int wpp = hk_snn_words(c), pad = (k - 1) / 2;
+    const int wpp = hk_nn_words(c), pad = (k - 1) / 2;
     uint32_t active = 0;
     for (int ky = 0; ky < k; ky++) {
         const int iy = y + ky - pad;
@@ -397,7 +379,7 @@ HK_INLINE uint32_t hk_binconv_event_source(int32_t *HK_RESTRICT u, const uint32_
             for (int j = 0; j < wpp; j++) {
                 uint32_t word = pix[j];
                 while (word != 0u) {
-                    const int ch = 32 * j + hk_snn_ctz(word);
+                    const int ch = 32 * j + hk_nn_ctz32(word);
                     word &= word - 1u;
                     hk_snn_addrow_s8(u, rows + (size_t)ch * (size_t)nf, nf);
                     active++;
@@ -408,8 +390,8 @@ HK_INLINE uint32_t hk_binconv_event_source(int32_t *HK_RESTRICT u, const uint32_
     return active;
 }
 
-HK_INLINE uint32_t hk_binconv_step_s8_event(const hk_binconv_net *net, const hk_binconv_layer *l,
-                                            hk_binconv_scratch sc, uint32_t *counts, uint32_t *synops)
+HK_INLINE uint32_t hk_binconv_step_s8_event(const hk_binconv_net *net, const hk_binconv_layer *l, hk_binconv_scratch sc,
+                                            uint32_t *counts, uint32_t *synops)
 {
     const int nf = l->filters, c_in = l->c_direct + l->c_res, k = l->kernel;
     uint32_t spikes = 0, ops = 0;
@@ -418,11 +400,11 @@ HK_INLINE uint32_t hk_binconv_step_s8_event(const hk_binconv_net *net, const hk_
             int32_t *u = sc.mem + l->mem_off + (size_t)(y * net->in.w + x) * (size_t)nf;
             if (net->leak_shift != 0) {
                 for (int f = 0; f < nf; f++) {
-                    u[f] -= hk_snn_asr(u[f], net->leak_shift);
+                    u[f] -= hk_nn_asr32(u[f], net->leak_shift);
                 }
             }
-            ops += hk_binconv_event_source(u, sc.bits + l->src_direct, l->c_direct, c_in, 0, l->w8, nf,
-                                           net->in.h, net->in.w, k, y, x);
+            ops += hk_binconv_event_source(u, sc.bits + l->src_direct, l->c_direct, c_in, 0, l->w8, nf, net->in.h,
+                                           net->in.w, k, y, x);
             if (l->c_res > 0) {
                 ops += hk_binconv_event_source(u, sc.bits + l->src_res, l->c_res, c_in, l->c_direct, l->w8, nf,
                                                net->in.h, net->in.w, k, y, x);
@@ -436,8 +418,8 @@ HK_INLINE uint32_t hk_binconv_step_s8_event(const hk_binconv_net *net, const hk_
 
 /* int8 kernels, plain: unpack the window to one byte per synapse, then an int8 dot product per
  * filter over all k*k*c_in synapses (zeros included), as a dense int8 convolution does. */
-HK_INLINE uint32_t hk_binconv_step_s8_dense(const hk_binconv_net *net, const hk_binconv_layer *l,
-                                            hk_binconv_scratch sc, uint32_t *counts, uint32_t *synops)
+HK_INLINE uint32_t hk_binconv_step_s8_dense(const hk_binconv_net *net, const hk_binconv_layer *l, hk_binconv_scratch sc,
+                                            uint32_t *counts, uint32_t *synops)
 {
     const int nf = l->filters, n = l->kernel * l->kernel * (l->c_direct + l->c_res);
     uint32_t spikes = 0, ops = 0;
@@ -466,21 +448,12 @@ HK_INLINE uint32_t hk_binconv_step_s8_dense(const hk_binconv_net *net, const hk_
     return spikes;
 }
 
-HK_INLINE uint32_t hk_binconv_step(const hk_binconv_net *net, const hk_binconv_layer *l, hk_binconv_scratch sc,
-                                   uint32_t *counts, uint32_t *synops)
-{
-    if (net->kind == HK_BINCONV_B1) {
-        return l->sliced ? hk_binconv_step_b1s(net, l, sc, counts, synops)
-                         : hk_binconv_step_b1(net, l, sc, counts, synops);
-    }
-    if (net->kind == HK_BINCONV_S8_EVENT) {
-        return hk_binconv_step_s8_event(net, l, sc, counts, synops);
-    }
-
-    return hk_binconv_step_s8_dense(net, l, sc, counts, synops);
-}
-
 /* ---------------------------------------------------------------- the network */
+/* An inference (the generated model.c spells it out per layer, so each layer's shape and kind are
+ * constants): hk_binconv_begin; then per time step hk_binconv_encode and each layer's
+ * hk_binconv_step_<kind>; then hk_binconv_end. Its counters: the input spikes, each layer's spikes,
+ * the synaptic operations. */
+
 /* Start of an inference: zero the membranes and pooled counts, quantize the input (negative
  * values count as 0). Returns -1 if a layer is beyond the stack buffers' limits. */
 HK_INLINE int hk_binconv_begin(const hk_binconv_net *net, const float *in, hk_binconv_scratch sc)
@@ -512,7 +485,7 @@ HK_INLINE int hk_binconv_begin(const hk_binconv_net *net, const float *in, hk_bi
 /* The input spikes of one step (positive plane at bits[0], the empty negative plane after it). */
 HK_INLINE uint32_t hk_binconv_encode(const hk_binconv_net *net, hk_binconv_scratch sc, uint32_t *state)
 {
-    const uint32_t in_words = (uint32_t)(net->in.h * net->in.w * hk_snn_words(net->in.c));
+    const uint32_t in_words = (uint32_t)(net->in.h * net->in.w * hk_nn_words(net->in.c));
     return hk_snn_rate_encode(sc.q, net->in, net->input_bits, state, sc.bits, sc.bits + in_words);
 }
 
@@ -526,28 +499,6 @@ HK_INLINE void hk_binconv_end(const hk_binconv_net *net, hk_binconv_scratch sc, 
             out[f * n_pool + i] = (float)sc.counts[(size_t)i * (size_t)nf + (size_t)f];
         }
     }
-}
-
-/* One inference. counters (zeroed by the caller) get: [0] input spikes, [1 + i] spikes of layer i,
- * [1 + n_layers] synaptic operations. Returns 0, or -1 for a layer beyond the buffer limits. The
- * generated model.c spells this loop out per layer, so each layer's shape is a constant. */
-HK_INLINE int hk_binconv_run(const hk_binconv_net *net, const float *in, float *out, hk_binconv_scratch sc,
-                             uint32_t *counters)
-{
-    uint32_t state = net->seed, synops = 0;
-    if (hk_binconv_begin(net, in, sc) != 0) {
-        return -1;
-    }
-    for (int t = 0; t < net->timesteps; t++) {
-        counters[0] += hk_binconv_encode(net, sc, &state);
-        for (int i = 0; i < net->n_layers; i++) {
-            counters[1 + i] += hk_binconv_step(net, &net->layers[i], sc, i == net->n_layers - 1 ? sc.counts : NULL,
-                                               &synops);
-        }
-    }
-    counters[1 + net->n_layers] += synops;
-    hk_binconv_end(net, sc, out);
-    return 0;
 }
 
 #endif

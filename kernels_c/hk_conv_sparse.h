@@ -18,13 +18,14 @@
  * Portable C only: on Cortex-A the dense kernel runs on NEON and the crossover is ~17 %. */
 #ifndef HK_CONV_SPARSE_H
 #define HK_CONV_SPARSE_H
-#include "hk_conv.h"
+#include "hk_conv.h" /* hk__conv_prepare: the padded input */
+#include "hk_nn.h"
 #include "hk_types.h"
 
 /* 8 pixels: 4 adjacent (stride 1) in rows r and r + dr (dr = stride * rs floats apart). */
 HK_INLINE void hk__conv_sparse_t8(const float *HK_RESTRICT x, int dr, const float *HK_RESTRICT w,
-                                  const uint16_t *HK_RESTRICT off, int n, float bias, float *HK_RESTRICT y,
-                                  int ow, int relu)
+                                  const uint16_t *HK_RESTRICT off, int n, float bias, float *HK_RESTRICT y, int ow,
+                                  int relu)
 {
     float a0 = 0.0f, a1 = 0.0f, a2 = 0.0f, a3 = 0.0f, a4 = 0.0f, a5 = 0.0f, a6 = 0.0f, a7 = 0.0f;
     for (int i = 0; i < n; i++) {
@@ -40,20 +41,19 @@ HK_INLINE void hk__conv_sparse_t8(const float *HK_RESTRICT x, int dr, const floa
         HK_MAC_F32(a6, wv, xq[2]);
         HK_MAC_F32(a7, wv, xq[3]);
     }
-    y[0] = hk__nn_act(bias + a0, relu);
-    y[1] = hk__nn_act(bias + a1, relu);
-    y[2] = hk__nn_act(bias + a2, relu);
-    y[3] = hk__nn_act(bias + a3, relu);
-    y[ow] = hk__nn_act(bias + a4, relu);
-    y[ow + 1] = hk__nn_act(bias + a5, relu);
-    y[ow + 2] = hk__nn_act(bias + a6, relu);
-    y[ow + 3] = hk__nn_act(bias + a7, relu);
+    y[0] = hk_nn_act_f32(bias + a0, relu);
+    y[1] = hk_nn_act_f32(bias + a1, relu);
+    y[2] = hk_nn_act_f32(bias + a2, relu);
+    y[3] = hk_nn_act_f32(bias + a3, relu);
+    y[ow] = hk_nn_act_f32(bias + a4, relu);
+    y[ow + 1] = hk_nn_act_f32(bias + a5, relu);
+    y[ow + 2] = hk_nn_act_f32(bias + a6, relu);
+    y[ow + 3] = hk_nn_act_f32(bias + a7, relu);
 }
 
 /* 4 adjacent pixels of one row (stride 1). */
 HK_INLINE void hk__conv_sparse_t4(const float *HK_RESTRICT x, const float *HK_RESTRICT w,
-                                  const uint16_t *HK_RESTRICT off, int n, float bias, float *HK_RESTRICT y,
-                                  int relu)
+                                  const uint16_t *HK_RESTRICT off, int n, float bias, float *HK_RESTRICT y, int relu)
 {
     float a0 = 0.0f, a1 = 0.0f, a2 = 0.0f, a3 = 0.0f;
     for (int i = 0; i < n; i++) {
@@ -64,10 +64,10 @@ HK_INLINE void hk__conv_sparse_t4(const float *HK_RESTRICT x, const float *HK_RE
         HK_MAC_F32(a2, wv, xp[2]);
         HK_MAC_F32(a3, wv, xp[3]);
     }
-    y[0] = hk__nn_act(bias + a0, relu);
-    y[1] = hk__nn_act(bias + a1, relu);
-    y[2] = hk__nn_act(bias + a2, relu);
-    y[3] = hk__nn_act(bias + a3, relu);
+    y[0] = hk_nn_act_f32(bias + a0, relu);
+    y[1] = hk_nn_act_f32(bias + a1, relu);
+    y[2] = hk_nn_act_f32(bias + a2, relu);
+    y[3] = hk_nn_act_f32(bias + a3, relu);
 }
 
 /* One pixel, any stride. */
@@ -90,8 +90,8 @@ HK_INLINE float hk__conv_sparse_t1(const float *HK_RESTRICT x, const float *HK_R
  * floats (may be NULL when that is 0). */
 HK_INLINE void hk_conv2d_sparse_f32(const float *HK_RESTRICT x, hk_dims in, const float *HK_RESTRICT w,
                                     const uint16_t *HK_RESTRICT off, const int32_t *HK_RESTRICT start,
-                                    const float *HK_RESTRICT b, float *HK_RESTRICT y, hk_dims out,
-                                    hk_conv_params p, int relu, float *HK_RESTRICT scratch)
+                                    const float *HK_RESTRICT b, float *HK_RESTRICT y, hk_dims out, hk_conv_params p,
+                                    int relu, float *HK_RESTRICT scratch)
 {
     const hk__conv_src s = hk__conv_prepare(x, in, out, p, scratch);
     const int plane = out.h * out.w;
@@ -112,8 +112,8 @@ HK_INLINE void hk_conv2d_sparse_f32(const float *HK_RESTRICT x, hk_dims in, cons
                     hk__conv_sparse_t8(xrow + ox, dr, wf, of, n, b[f], yrow + ox, out.w, relu);
                 }
                 for (; ox < out.w; ox++) {
-                    yrow[ox] = hk__nn_act(b[f] + hk__conv_sparse_t1(xrow + ox, wf, of, n), relu);
-                    yrow[out.w + ox] = hk__nn_act(b[f] + hk__conv_sparse_t1(xrow + dr + ox, wf, of, n), relu);
+                    yrow[ox] = hk_nn_act_f32(b[f] + hk__conv_sparse_t1(xrow + ox, wf, of, n), relu);
+                    yrow[out.w + ox] = hk_nn_act_f32(b[f] + hk__conv_sparse_t1(xrow + dr + ox, wf, of, n), relu);
                 }
             }
         }
@@ -127,7 +127,7 @@ HK_INLINE void hk_conv2d_sparse_f32(const float *HK_RESTRICT x, hk_dims in, cons
                 }
             }
             for (; ox < out.w; ox++) {
-                yrow[ox] = hk__nn_act(b[f] + hk__conv_sparse_t1(xrow + ox * p.stride, wf, of, n), relu);
+                yrow[ox] = hk_nn_act_f32(b[f] + hk__conv_sparse_t1(xrow + ox * p.stride, wf, of, n), relu);
             }
         }
     }

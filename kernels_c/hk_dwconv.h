@@ -6,8 +6,8 @@
 #include "hk_types.h"
 
 HK_INLINE void hk_dwconv2d_f32(const float *HK_RESTRICT x, hk_dims in, const float *HK_RESTRICT w,
-                               const float *HK_RESTRICT b, float *HK_RESTRICT y, hk_dims out,
-                               hk_conv_params p, int multiplier)
+                               const float *HK_RESTRICT b, float *HK_RESTRICT y, hk_dims out, hk_conv_params p,
+                               int multiplier)
 {
     const int k = p.kernel;
     for (int o = 0; o < out.c; o++) {

@@ -1,5 +1,5 @@
-/* Helium (MVE) paths of the QuAKE kernels for Cortex-M55 (__ARM_FEATURE_MVE with floating point),
- * included by hk_exp.h.
+/* Helium (MVE) paths of the QuAKE kernels for Cortex-M55 (__ARM_FEATURE_MVE with floating point:
+ * HK_EXP_MVE), included by hk_exp.h after its portable C.
  *
  * The same float32 operations as the portable C, 4 lanes at a time: products pinned against FMA
  * contraction, VCVT (saturating), the quake2 correction with VMULH (high half of 32x32), softmax's
@@ -8,9 +8,13 @@
  * lane in the scalar FPU. Tails (n % 4, n % 8) run the portable code. */
 #ifndef HK_EXP_MVE_H
 #define HK_EXP_MVE_H
-#if defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 2) && defined(__GNUC__) && !defined(HK_EXP_PORTABLE)
+#ifndef HK_EXP_H
+#error "hk_exp_mve.h is part of hk_exp.h (its portable code comes first): include hk_exp.h"
+#endif
 #include <arm_mve.h>
-#define HK_EXP_MVE 1
+#include <math.h>
+
+#include "hk_types.h"
 
 HK_INLINE float32x4_t hk__pin_mq(float32x4_t v)
 {
@@ -46,10 +50,7 @@ HK_INLINE float32x4_t hk__div_mq(float32x4_t num, float32x4_t den)
     return r;
 }
 
-HK_INLINE float32x4_t hk__keep_nan_mq(float32x4_t x, float32x4_t v)
-{
-    return vpselq_f32(v, x, vcmpeqq_f32(x, x));
-}
+HK_INLINE float32x4_t hk__keep_nan_mq(float32x4_t x, float32x4_t v) { return vpselq_f32(v, x, vcmpeqq_f32(x, x)); }
 
 /* Largest non-NaN element (-inf if none), as hk__max_c. */
 HK_INLINE float hk__max_mve(const float *x, int n)
@@ -73,6 +74,7 @@ HK_INLINE float hk__max_mve(const float *x, int n)
     return m;
 }
 
+/* hk_softmax_quake<order>_f32: must match hk__softmax_quake_c bit for bit (but flush-to-zero). */
 HK_INLINE void hk__softmax_quake_mve(const float *x, float *y, int n, int order)
 {
     if (n <= 0) {
@@ -140,6 +142,8 @@ HK_INLINE float32x4_t hk__eltwise_mq(float32x4_t xv, int op, int order)
     return hk__div_mq(xv, vaddq_f32(one, e));
 }
 
+/* hk_exp/logistic/gelu/gelu_tanh_quake<order>_f32 (op 0..3): must match hk__eltwise_quake_c
+ * bit for bit (but flush-to-zero). */
 HK_INLINE void hk__eltwise_quake_mve(const float *x, float *y, int n, int op, int order)
 {
     const int n4 = n & ~3;
@@ -149,17 +153,8 @@ HK_INLINE void hk__eltwise_quake_mve(const float *x, float *y, int n, int op, in
     }
     i = n4;
     if (i < n) {
-        if (op == 0) {
-            hk__exp_quake_c(x + i, y + i, n - i, order);
-        } else if (op == 1) {
-            hk__logistic_quake_c(x + i, y + i, n - i, order);
-        } else if (op == 2) {
-            hk__gelu_quake_c(x + i, y + i, n - i, order);
-        } else {
-            hk__gelu_tanh_quake_c(x + i, y + i, n - i, order);
-        }
+        hk__eltwise_quake_c(x, y, i, n, op, order); /* the tail */
     }
 }
 
-#endif /* __ARM_FEATURE_MVE */
 #endif

@@ -1,4 +1,5 @@
-/* NEON paths of the QuAKE kernels (aarch64 and armv7 with NEON), included by hk_exp.h.
+/* NEON paths of the QuAKE kernels (aarch64 and armv7 with NEON: HK_EXP_NEON), included by hk_exp.h
+ * after its portable C.
  *
  * The same float32 operations as the portable C, 4 lanes at a time: products pinned against FMA
  * contraction, VCVT/FCVTZU (already saturating), the quake2 correction with UMULL (high halves)
@@ -9,9 +10,13 @@
  * lane in VFP, which keeps them exact. Tails (n % 4, n % 8) run the portable code. */
 #ifndef HK_EXP_NEON_H
 #define HK_EXP_NEON_H
-#if defined(__ARM_NEON) && defined(__GNUC__) && !defined(HK_EXP_PORTABLE)
+#ifndef HK_EXP_H
+#error "hk_exp_neon.h is part of hk_exp.h (its portable code comes first): include hk_exp.h"
+#endif
 #include <arm_neon.h>
-#define HK_EXP_NEON 1
+#include <math.h>
+
+#include "hk_types.h"
 
 HK_INLINE float32x4_t hk__pin_q(float32x4_t v)
 {
@@ -76,10 +81,7 @@ HK_INLINE float32x4_t hk__div_q(float32x4_t num, float32x4_t den)
 }
 
 /* x where x is NaN, else v. */
-HK_INLINE float32x4_t hk__keep_nan_q(float32x4_t x, float32x4_t v)
-{
-    return vbslq_f32(vceqq_f32(x, x), v, x);
-}
+HK_INLINE float32x4_t hk__keep_nan_q(float32x4_t x, float32x4_t v) { return vbslq_f32(vceqq_f32(x, x), v, x); }
 
 /* Max over all n elements; NaN if any is NaN (FMAX/VMAX propagate NaN). */
 HK_INLINE float hk__max_neon(const float *x, int n)
@@ -109,6 +111,7 @@ HK_INLINE float hk__max_neon(const float *x, int n)
     return m;
 }
 
+/* hk_softmax_quake<order>_f32: must match hk__softmax_quake_c bit for bit (but flush-to-zero). */
 HK_INLINE void hk__softmax_quake_neon(const float *x, float *y, int n, int order)
 {
     if (n <= 0) {
@@ -188,6 +191,8 @@ HK_INLINE float32x4_t hk__eltwise_q(float32x4_t xv, int op, int order)
     return hk__div_q(xv, vaddq_f32(one, e));
 }
 
+/* hk_exp/logistic/gelu/gelu_tanh_quake<order>_f32 (op 0..3): must match hk__eltwise_quake_c
+ * bit for bit (but flush-to-zero). */
 HK_INLINE void hk__eltwise_quake_neon(const float *x, float *y, int n, int op, int order)
 {
     const int n8 = n & ~7, n4 = n & ~3;
@@ -203,17 +208,8 @@ HK_INLINE void hk__eltwise_quake_neon(const float *x, float *y, int n, int op, i
     }
     i = n4;
     if (i < n) {
-        if (op == 0) {
-            hk__exp_quake_c(x + i, y + i, n - i, order);
-        } else if (op == 1) {
-            hk__logistic_quake_c(x + i, y + i, n - i, order);
-        } else if (op == 2) {
-            hk__gelu_quake_c(x + i, y + i, n - i, order);
-        } else {
-            hk__gelu_tanh_quake_c(x + i, y + i, n - i, order);
-        }
+        hk__eltwise_quake_c(x, y, i, n, op, order); /* the tail */
     }
 }
 
-#endif /* __ARM_NEON */
 #endif

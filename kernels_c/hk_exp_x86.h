@@ -1,5 +1,5 @@
 /* x86-64 SIMD paths of the QuAKE kernels (SSE2, which every x86-64 has: 4 lanes; AVX2 where the
- * build enables it: 8 lanes), included by hk_exp.h.
+ * build enables it: 8 lanes; HK_EXP_X86), included by hk_exp.h after its portable C.
  *
  * The same float32 operations as the portable C, lane by lane, so the results are bit-exact with
  * it (x86 does not flush subnormals unless the program sets MXCSR's FTZ/DAZ, which these kernels
@@ -18,9 +18,13 @@
  * may keep x87 excess precision, which SIMD would not reproduce. */
 #ifndef HK_EXP_X86_H
 #define HK_EXP_X86_H
-#if defined(__x86_64__) && defined(__SSE2__) && defined(__GNUC__) && !defined(HK_EXP_PORTABLE)
+#ifndef HK_EXP_H
+#error "hk_exp_x86.h is part of hk_exp.h (its portable code comes first): include hk_exp.h"
+#endif
 #include <immintrin.h>
-#define HK_EXP_X86 1
+#include <math.h>
+
+#include "hk_types.h"
 
 #if defined(__AVX2__)
 #define HK__XW 8 /* lanes */
@@ -120,6 +124,7 @@ HK_INLINE hk__xf hk__quake_from_t_x(hk__xf t, int order)
 
 /* Softmax. The vector part only runs when the max folds (finite, |max| <= 256, no NaN): then every
  * t is finite or -inf (a -inf input) and below 2^31, and no element needs the NaN check. */
+/* hk_softmax_quake<order>_f32: must match hk__softmax_quake_c bit for bit. */
 HK_INLINE void hk__softmax_quake_x86(const float *x, float *y, int n, int order)
 {
     if (n <= 0) {
@@ -292,6 +297,8 @@ HK_INLINE hk__xf hk__eltwise_x(hk__xf xv, int op, int order)
     return hk__xf_div(xv, hk__xf_add(one, e));
 }
 
+/* hk_exp/logistic/gelu/gelu_tanh_quake<order>_f32 (op 0..3): must match hk__eltwise_quake_c
+ * bit for bit. */
 HK_INLINE void hk__eltwise_quake_x86(const float *x, float *y, int n, int op, int order)
 {
     const int nv = n - n % HK__XW;
@@ -300,17 +307,8 @@ HK_INLINE void hk__eltwise_quake_x86(const float *x, float *y, int n, int op, in
         hk__xf_st(y + i, hk__eltwise_x(hk__xf_ld(x + i), op, order));
     }
     if (i < n) {
-        if (op == 0) {
-            hk__exp_quake_c(x + i, y + i, n - i, order);
-        } else if (op == 1) {
-            hk__logistic_quake_c(x + i, y + i, n - i, order);
-        } else if (op == 2) {
-            hk__gelu_quake_c(x + i, y + i, n - i, order);
-        } else {
-            hk__gelu_tanh_quake_c(x + i, y + i, n - i, order);
-        }
+        hk__eltwise_quake_c(x, y, i, n, op, order); /* the tail */
     }
 }
 
-#endif /* x86-64 */
 #endif

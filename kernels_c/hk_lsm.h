@@ -15,65 +15,54 @@
  * of an episode. */
 #ifndef HK_LSM_H
 #define HK_LSM_H
+#include "hk_nn.h" /* hk_nn_xorshift32 (the spiking layers' generator), the floor shifts */
 #include "hk_types.h"
-#include "hk_snn.h" /* hk_snn_xorshift32 (the spiking layers' generator), hk_snn_asr */
 
-/* The reservoir and readout loops stay out of line: each wants the whole register file. */
-#if defined(__GNUC__)
-#define HK_LSM_NOINLINE static __attribute__((noinline, unused))
-#else
-#define HK_LSM_NOINLINE static inline
-#endif
+/* The reservoir and readout loops stay out of line (HK_NOINLINE): each wants the whole register file. */
 
 /* Counters of one control step, in this order (hk_lsm_step_f32's counters argument). */
 enum { HK_LSM_ACTION = 0, HK_LSM_SPIKES_IN, HK_LSM_SPIKES_EXC, HK_LSM_SPIKES_INH, HK_LSM_SYNOPS, HK_LSM_N_COUNTERS };
 
 typedef struct {
-    int n_obs;                  /* observations; the input has n_obs + 1 values, the last the reset flag */
-    int neurons;                /* reservoir neurons; the first `excitatory` feed the readout */
+    int n_obs;   /* observations; the input has n_obs + 1 values, the last the reset flag */
+    int neurons; /* reservoir neurons; the first `excitatory` feed the readout */
     int excitatory;
-    int timesteps;              /* simulation steps per control step */
-    int leak_shift;             /* u <- u - floor(u / 2^leak_shift) + I each step */
-    int input_bits;             /* |q| <= 2^input_bits; a draw is the top input_bits bits of xorshift32 */
-    int32_t threshold;          /* spike when u >= threshold, then u <- 0 */
-    uint32_t seed;              /* the random stream's state after a reset (never 0) */
-    const float *gain;          /* [n_obs]: q = round(clamp(x * gain, +-2^input_bits)) */
+    int timesteps;     /* simulation steps per control step */
+    int leak_shift;    /* u <- u - floor(u / 2^leak_shift) + I each step */
+    int input_bits;    /* |q| <= 2^input_bits; a draw is the top input_bits bits of xorshift32 */
+    int32_t threshold; /* spike when u >= threshold, then u <- 0 */
+    uint32_t seed;     /* the random stream's state after a reset (never 0) */
+    const float *gain; /* [n_obs]: q = round(clamp(x * gain, +-2^input_bits)) */
     /* input synapses: channel c (2j: x_j > 0, 2j + 1: x_j < 0) reaches in_post[in_start[c] .. in_start[c + 1]) */
-    const uint32_t *in_start;   /* [2 n_obs + 1] */
+    const uint32_t *in_start; /* [2 n_obs + 1] */
     const uint16_t *in_post;
     const int16_t *in_w;
     /* recurrent synapses, by presynaptic neuron */
-    const uint32_t *rec_start;  /* [neurons + 1] */
+    const uint32_t *rec_start; /* [neurons + 1] */
     const uint16_t *rec_post;
     const int16_t *rec_w;
     /* readout: h = max(0, w1 c + b1), acc = w2 h + b2 */
     int hidden;
     int actions;
-    const int16_t *w1;          /* [hidden][excitatory] */
-    const int32_t *b1;          /* [hidden] */
-    const int16_t *w2;          /* [actions][hidden] */
-    const int64_t *b2;          /* [actions] (the output unit is small: int64) */
-    int out_shift;              /* out = (float)floor(acc / 2^out_shift) * out_scale, exact below 2^24 */
+    const int16_t *w1; /* [hidden][excitatory] */
+    const int32_t *b1; /* [hidden] */
+    const int16_t *w2; /* [actions][hidden] */
+    const int64_t *b2; /* [actions] (the output unit is small: int64) */
+    int out_shift;     /* out = (float)floor(acc / 2^out_shift) * out_scale, exact below 2^24 */
     float out_scale;
 } hk_lsm_net;
 
 /* The caller's state; sizes from the net (the code generator declares them static). */
 typedef struct {
-    int32_t *mem;               /* [neurons] membranes after the leak, awaiting the next step's input */
-    uint16_t *fired;            /* [neurons] the neurons that fired on the last step (n_fired of them) */
-    uint16_t *counts;           /* [excitatory] spikes in this control step */
-    int32_t *hid;               /* [hidden] */
-    int32_t *q;                 /* [n_obs] the quantized observation */
+    int32_t *mem;     /* [neurons] membranes after the leak, awaiting the next step's input */
+    uint16_t *fired;  /* [neurons] the neurons that fired on the last step (n_fired of them) */
+    uint16_t *counts; /* [excitatory] spikes in this control step */
+    int32_t *hid;     /* [hidden] */
+    int32_t *q;       /* [n_obs] the quantized observation */
     uint32_t n_fired;
-    uint32_t rng;               /* xorshift32 state */
-    int ready;                  /* 0 until the first reset */
+    uint32_t rng; /* xorshift32 state */
+    int ready;    /* 0 until the first reset */
 } hk_lsm_state;
-
-/* floor(v / 2^k) of an int64 without the implementation-defined >> of a negative value. */
-HK_INLINE int64_t hk_lsm_asr64(int64_t v, int k)
-{
-    return v >= 0 ? v >> k : -((-(v + 1)) >> k) - 1;
-}
 
 /* Back to the start of an episode: membranes 0, no spikes in flight, the stream at `seed`. */
 HK_INLINE void hk_lsm_reset(const hk_lsm_net *net, hk_lsm_state *st)
@@ -112,13 +101,6 @@ HK_INLINE uint32_t hk_lsm_deliver(int32_t *HK_RESTRICT cur, const uint16_t *HK_R
     return end - begin;
 }
 
-/* floor(u / 2^k). Where the compiler's >> of a negative int is arithmetic (a constant it folds:
- * GCC and Clang on every board here) that is one shift; elsewhere the portable form of hk_snn_asr. */
-HK_INLINE int32_t hk_lsm_asr32(int32_t u, int k)
-{
-    return ((int32_t)-1 >> 1) == -1 ? u >> k : hk_snn_asr(u, k);
-}
-
 /* One group of neurons [begin, end): threshold, reset, and the leak of the next step applied at
  * once (mem holds leaked membranes, so the spikes of the next step add straight into it). */
 HK_INLINE uint32_t hk_lsm_fire(int32_t *HK_RESTRICT mem, uint16_t *HK_RESTRICT fired, uint32_t n,
@@ -133,7 +115,7 @@ HK_INLINE uint32_t hk_lsm_fire(int32_t *HK_RESTRICT mem, uint16_t *HK_RESTRICT f
                 counts[i]++;
             }
         }
-        mem[i] = u - hk_lsm_asr32(u, k);
+        mem[i] = u - hk_nn_asr32_shift(u, k);
     }
     return n;
 }
@@ -142,7 +124,7 @@ HK_INLINE uint32_t hk_lsm_fire(int32_t *HK_RESTRICT mem, uint16_t *HK_RESTRICT f
  * neuron updates; the excitatory spike counts land in st->counts.
  * Step t: u = leak(u) + I (input spikes of t, recurrent spikes of t - 1); spike if u >= threshold,
  * then u = 0. st->mem keeps leak(u), so the currents of a step add straight into it. */
-HK_LSM_NOINLINE void hk_lsm_reservoir(const hk_lsm_net *net, hk_lsm_state *st, uint32_t *counters)
+HK_NOINLINE void hk_lsm_reservoir(const hk_lsm_net *net, hk_lsm_state *st, uint32_t *counters)
 {
     const int shift = 32 - net->input_bits;
     const int32_t theta = net->threshold;
@@ -155,7 +137,7 @@ HK_LSM_NOINLINE void hk_lsm_reservoir(const hk_lsm_net *net, hk_lsm_state *st, u
     for (int t = 0; t < net->timesteps; t++) {
         /* Poisson input: one draw per observation, a spike on its sign's channel when r < |q| */
         for (int j = 0; j < net->n_obs; j++) {
-            const int32_t r = (int32_t)(hk_snn_xorshift32(&st->rng) >> shift);
+            const int32_t r = (int32_t)(hk_nn_xorshift32(&st->rng) >> shift);
             const int32_t q = st->q[j];
             int c = -1;
             if (q > 0 && r < q) {
@@ -187,7 +169,7 @@ HK_LSM_NOINLINE void hk_lsm_reservoir(const hk_lsm_net *net, hk_lsm_state *st, u
 }
 
 /* The integer readout: the action (first argmax of acc) and the outputs. */
-HK_LSM_NOINLINE int hk_lsm_readout(const hk_lsm_net *net, hk_lsm_state *st, float *out)
+HK_NOINLINE int hk_lsm_readout(const hk_lsm_net *net, hk_lsm_state *st, float *out)
 {
     const int ne = net->excitatory;
     for (int h = 0; h < net->hidden; h++) {
@@ -210,14 +192,14 @@ HK_LSM_NOINLINE int hk_lsm_readout(const hk_lsm_net *net, hk_lsm_state *st, floa
             best = a;
             best_acc = acc;
         }
-        out[a] = (float)(int32_t)hk_lsm_asr64(acc, net->out_shift) * net->out_scale;
+        out[a] = (float)(int32_t)hk_nn_asr64(acc, net->out_shift) * net->out_scale;
     }
     return best;
 }
 
 /* One control step: in[0 .. n_obs) the observation, in[n_obs] != 0 to reset first (episode
  * start). Writes `actions` outputs and HK_LSM_N_COUNTERS counters. Returns 0. */
-HK_LSM_NOINLINE int hk_lsm_step_f32(const hk_lsm_net *net, hk_lsm_state *st, const float *in, float *out,
+HK_NOINLINE int hk_lsm_step_f32(const hk_lsm_net *net, hk_lsm_state *st, const float *in, float *out,
                                 uint32_t *counters)
 {
     if (in[net->n_obs] != 0.0f || !st->ready) {

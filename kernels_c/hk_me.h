@@ -12,17 +12,13 @@
  * hk_snn.h's stream. All integer: the numpy reference (hilkit.models.me_snn) reproduces every
  * spike on every board, including the FPU-less Cortex-M0+.
  *
- * Uses hk_snn.h's layers, event kernels, input coding and helpers unchanged. */
+ * Uses hk_snn.h's layers, event kernels and input coding unchanged; one step's fire pass of a layer
+ * is out of line (HK_NOINLINE, hk_nn.h), like hk_snn.h's layer kernels. */
 #ifndef HK_ME_H
 #define HK_ME_H
+#include "hk_nn.h"
 #include "hk_snn.h"
-
-/* Out of line, like hk_snn.h's layer kernels (inlined into the time loop they spill). */
-#if defined(__GNUC__)
-#define HK_ME_NOINLINE static __attribute__((noinline, unused))
-#else
-#define HK_ME_NOINLINE static inline
-#endif
+#include "hk_types.h"
 
 /* The switching-probability table of one spiking layer. */
 typedef struct {
@@ -32,9 +28,9 @@ typedef struct {
 } hk_me_fire;
 
 typedef struct {
-    const hk_snn_net *net;    /* the network; its neurons must be LIF (leak_shift >= 1) */
-    const hk_me_fire *fire;   /* [net->n_layers]; read for spiking layers only */
-    uint32_t fire_seed;       /* != 0 */
+    const hk_snn_net *net;  /* the network; its neurons must be LIF (leak_shift >= 1) */
+    const hk_me_fire *fire; /* [net->n_layers]; read for spiking layers only */
+    uint32_t fire_seed;     /* != 0 */
 } hk_me_net;
 
 /* The switching probability of membrane u, as a table entry: table[clamp(u >> shift, 0, last)]. */
@@ -44,59 +40,54 @@ HK_INLINE uint32_t hk_me_lookup(const uint32_t *table, int shift, int32_t last, 
     return table[bin < last ? bin : last];
 }
 
-HK_INLINE uint32_t hk_me_p(const hk_me_fire *f, int32_t u) { return hk_me_lookup(f->table, f->shift, f->bins - 1, u); }
-
 /* The fire loop over [n_pix][c] membranes: PRE(v, i) runs before the draw, POST(v, i) after the
  * reset (i: the neuron's channel). Spelled out per variant, so that no test of the options is left
  * inside the per-neuron loop (GCC -O2 does not unswitch loops). */
-#define HK_ME_FIRE_LOOP(PRE, POST)                                          \
-    for (int p = 0; p < n_pix; p++) {                                       \
-        for (int j = 0; j < wpp; j++) {                                     \
-            const int n = c - 32 * j < 32 ? c - 32 * j : 32;                \
-            int32_t *up = u + p * c + 32 * j;                               \
-            uint32_t word = 0;                                              \
-            for (int b = 0; b < n; b++) {                                   \
-                int32_t v = up[b];                                          \
-                PRE;                                                        \
-                s ^= s << 13;                                               \
-                s ^= s >> 17;                                               \
-                s ^= s << 5;                                                \
-                if ((s >> 16) < hk_me_lookup(tab, shift, last, v)) {        \
-                    v = 0;                                                  \
-                    word |= 1u << b;                                        \
-                }                                                           \
-                POST;                                                       \
-                up[b] = v;                                                  \
-            }                                                               \
-            bits[p * wpp + j] = word;                                       \
-            while (word != 0u) { /* spikes are rare */                      \
-                word &= word - 1u;                                          \
-                count++;                                                    \
-            }                                                               \
-        }                                                                   \
+#define HK_ME_FIRE_LOOP(PRE, POST)                                                      \
+    for (int p = 0; p < n_pix; p++) {                                                   \
+        for (int j = 0; j < wpp; j++) {                                                 \
+            const int n = c - 32 * j < 32 ? c - 32 * j : 32;                            \
+            int32_t *up = u + p * c + 32 * j;                                           \
+            uint32_t word = 0;                                                          \
+            for (int b = 0; b < n; b++) {                                               \
+                int32_t v = up[b];                                                      \
+                PRE;                                                                    \
+                if ((hk_nn_xorshift32(&s) >> 16) < hk_me_lookup(tab, shift, last, v)) { \
+                    v = 0;                                                              \
+                    word |= 1u << b;                                                    \
+                }                                                                       \
+                POST;                                                                   \
+                up[b] = v;                                                              \
+            }                                                                           \
+            bits[p * wpp + j] = word;                                                   \
+            while (word != 0u) { /* spikes are rare */                                  \
+                word &= word - 1u;                                                      \
+                count++;                                                                \
+            }                                                                           \
+        }                                                                               \
     }
 
 /* One step's end for a layer of [n_pix][c] membranes: with cur != NULL first u = leak(u) + cur
  * (a directly coded first layer's whole step); then every neuron draws and fires with its table's
  * probability (bit set, u = 0); with bias != NULL it then starts the next step, u = leak(u) +
  * bias[channel], in the same pass (as hk_snn_fire_s32 does). Returns the number of spikes. */
-HK_ME_NOINLINE uint32_t hk_me_fire_s32(int32_t *HK_RESTRICT u, int n_pix, int c, const int32_t *HK_RESTRICT cur,
-                                     const int32_t *HK_RESTRICT bias, int leak_shift, const hk_me_fire *f,
-                                     uint32_t *state, uint32_t *HK_RESTRICT bits)
+HK_NOINLINE uint32_t hk_me_fire_s32(int32_t *HK_RESTRICT u, int n_pix, int c, const int32_t *HK_RESTRICT cur,
+                                    const int32_t *HK_RESTRICT bias, int leak_shift, const hk_me_fire *f,
+                                    uint32_t *state, uint32_t *HK_RESTRICT bits)
 {
-    const int wpp = hk_snn_words(c);
+    const int wpp = hk_nn_words(c);
     const uint32_t *tab = f->table;
     const int shift = f->shift;
     const int32_t last = f->bins - 1;
     uint32_t count = 0;
     uint32_t s = *state;
     if (cur != NULL && bias != NULL) {
-        HK_ME_FIRE_LOOP(v = v - hk_snn_asr(v, leak_shift) + cur[p * c + 32 * j + b],
-                        v = v - hk_snn_asr(v, leak_shift) + bias[32 * j + b])
+        HK_ME_FIRE_LOOP(v = v - hk_nn_asr32(v, leak_shift) + cur[p * c + 32 * j + b],
+                        v = v - hk_nn_asr32(v, leak_shift) + bias[32 * j + b])
     } else if (cur != NULL) {
-        HK_ME_FIRE_LOOP(v = v - hk_snn_asr(v, leak_shift) + cur[p * c + 32 * j + b], (void)0)
+        HK_ME_FIRE_LOOP(v = v - hk_nn_asr32(v, leak_shift) + cur[p * c + 32 * j + b], (void)0)
     } else if (bias != NULL) {
-        HK_ME_FIRE_LOOP((void)0, v = v - hk_snn_asr(v, leak_shift) + bias[32 * j + b])
+        HK_ME_FIRE_LOOP((void)0, v = v - hk_nn_asr32(v, leak_shift) + bias[32 * j + b])
     } else {
         HK_ME_FIRE_LOOP((void)0, (void)0)
     }
@@ -112,7 +103,7 @@ HK_INLINE int hk_me_run(const hk_me_net *me, const float *in, float *out, hk_snn
 {
     const hk_snn_net *net = me->net;
     const hk_snn_layer *last = &net->layers[net->n_layers - 1];
-    const int in_words = net->in.h * net->in.w * hk_snn_words(net->in.c);
+    const int in_words = net->in.h * net->in.w * hk_nn_words(net->in.c);
     const int direct = net->coding == HK_SNN_DIRECT;
     uint32_t state = net->seed, fstate = me->fire_seed, synops = 0;
 
@@ -135,8 +126,8 @@ HK_INLINE int hk_me_run(const hk_me_net *me, const float *in, float *out, hk_snn
                 break;
             }
             if (i == 0 && direct) {
-                counters[l->counter] += hk_me_fire_s32(u, n_pix, l->out.c, sc.cur0, NULL, net->leak_shift,
-                                                       &me->fire[i], &fstate, bits);
+                counters[l->counter] +=
+                    hk_me_fire_s32(u, n_pix, l->out.c, sc.cur0, NULL, net->leak_shift, &me->fire[i], &fstate, bits);
             } else {
                 if (i == 0) {
                     uint32_t *pos = sc.bits, *neg = sc.bits + in_words;
@@ -146,8 +137,8 @@ HK_INLINE int hk_me_run(const hk_me_net *me, const float *in, float *out, hk_snn
                 } else {
                     synops += hk_snn_event(l, prev, u, 0);
                 }
-                counters[l->counter] += hk_me_fire_s32(u, n_pix, l->out.c, NULL, l->bias, net->leak_shift,
-                                                       &me->fire[i], &fstate, bits);
+                counters[l->counter] +=
+                    hk_me_fire_s32(u, n_pix, l->out.c, NULL, l->bias, net->leak_shift, &me->fire[i], &fstate, bits);
             }
             prev = bits;
         }

@@ -12,6 +12,7 @@
 #ifndef HK_MEANET_H
 #define HK_MEANET_H
 #include <math.h>
+
 #include "hk_types.h"
 
 #define HK_MEANET_MAIN 0      /* answered by the main exit */
@@ -54,6 +55,8 @@ HK_INLINE float hk_meanet_entropy_f32(const float *p, int n)
     return h;
 }
 
+/* The bits of a float32 through a union, not hk_nn_bits_from_f32's memcpy: under -ffreestanding
+ * (rpi3-bm) memcpy is a library call, and the board's instruction counts are kept as they are. */
 HK_INLINE uint32_t hk__meanet_bits(float f)
 {
     union {
@@ -67,8 +70,8 @@ HK_INLINE uint32_t hk__meanet_bits(float f)
 /* The gate: p = softmax(z) (the exit's distribution), then the tier. hard[c] != 0 marks a hard
  * class. counters[0..2] get the tier, the bits of the score (entropy or top probability, float32)
  * and the top class, which the board reports with every reply. */
-HK_INLINE int hk_meanet_gate_f32(const float *z, float *p, int n, const uint8_t *hard, float threshold,
-                                 int criterion, uint32_t *counters)
+HK_INLINE int hk_meanet_gate_f32(const float *z, float *p, int n, const uint8_t *hard, float threshold, int criterion,
+                                 uint32_t *counters)
 {
     int i, top = 0, tier;
     float score;
@@ -96,8 +99,7 @@ HK_INLINE int hk_meanet_gate_f32(const float *z, float *p, int n, const uint8_t 
 
 /* y = p with the hard classes' mass P = sum_j p[hard[j]] (left to right) split as
  * y[hard[j]] = P * softmax(ext)_j. y must not alias p or ext. */
-HK_INLINE void hk_meanet_merge_f32(const float *p, const float *ext, const uint16_t *hard, int n_hard, int n,
-                                   float *y)
+HK_INLINE void hk_meanet_merge_f32(const float *p, const float *ext, const uint16_t *hard, int n_hard, int n, float *y)
 {
     float mass = p[hard[0]], m = ext[0], s = 0.0f;
     int i;

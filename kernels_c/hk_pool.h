@@ -3,8 +3,8 @@
 #define HK_POOL_H
 #include "hk_types.h"
 
-HK_INLINE void hk_maxpool2d_f32(const float *HK_RESTRICT x, hk_dims in, float *HK_RESTRICT y, hk_dims out,
-                                int size, int stride)
+HK_INLINE void hk_maxpool2d_f32(const float *HK_RESTRICT x, hk_dims in, float *HK_RESTRICT y, hk_dims out, int size,
+                                int stride)
 {
     for (int c = 0; c < out.c; c++) {
         const float *xc = x + (size_t)c * (size_t)(in.h * in.w);
@@ -24,8 +24,8 @@ HK_INLINE void hk_maxpool2d_f32(const float *HK_RESTRICT x, hk_dims in, float *H
     }
 }
 
-HK_INLINE void hk_avgpool2d_f32(const float *HK_RESTRICT x, hk_dims in, float *HK_RESTRICT y, hk_dims out,
-                                int size, int stride)
+HK_INLINE void hk_avgpool2d_f32(const float *HK_RESTRICT x, hk_dims in, float *HK_RESTRICT y, hk_dims out, int size,
+                                int stride)
 {
     const float scale = 1.0f / (float)(size * size);
     for (int c = 0; c < out.c; c++) {

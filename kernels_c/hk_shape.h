@@ -5,8 +5,8 @@
 #include "hk_types.h"
 
 /* y [C][H+top+bottom][W+left+right] = x surrounded by zeros. */
-HK_INLINE void hk_pad2d_f32(const float *HK_RESTRICT x, hk_dims in, float *HK_RESTRICT y, hk_dims out,
-                            int top, int left)
+HK_INLINE void hk_pad2d_f32(const float *HK_RESTRICT x, hk_dims in, float *HK_RESTRICT y, hk_dims out, int top,
+                            int left)
 {
     for (int c = 0; c < out.c; c++) {
         const float *xc = x + (size_t)c * (size_t)(in.h * in.w);

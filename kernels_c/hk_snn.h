@@ -17,68 +17,52 @@
  * hk_snn_run() is the whole time-step loop; the pieces are exposed for tests and other nets. */
 #ifndef HK_SNN_H
 #define HK_SNN_H
+#include "hk_nn.h"
 #include "hk_snn_event.h"
+#include "hk_types.h"
 
 enum { HK_SNN_DENSE = 0, HK_SNN_CONV = 1 };
 enum { HK_SNN_RESET_SOFT = 0, HK_SNN_RESET_HARD = 1 };
 enum { HK_SNN_DIRECT = 0, HK_SNN_RATE = 1 };
 
 typedef struct {
-    int kind;               /* HK_SNN_DENSE or HK_SNN_CONV */
-    int pool;               /* sum-pool size applied to the input spikes (1: none) */
-    hk_dims in;             /* the input map before pooling (a 1-D input is {n, 1, 1}) */
-    hk_dims out;            /* the neurons: conv {F, H', W'}, dense {units, 1, 1} */
-    hk_conv_params conv;    /* conv only; the padding is that of the pooled map */
+    int kind;            /* HK_SNN_DENSE or HK_SNN_CONV */
+    int pool;            /* sum-pool size applied to the input spikes (1: none) */
+    hk_dims in;          /* the input map before pooling (a 1-D input is {n, 1, 1}) */
+    hk_dims out;         /* the neurons: conv {F, H', W'}, dense {units, 1, 1} */
+    hk_conv_params conv; /* conv only; the padding is that of the pooled map */
     hk_snn_weights w;
-    const int32_t *bias;    /* [out.c], added every step */
-    int32_t threshold;      /* > 0; 0 marks the output layer, which integrates and never spikes */
-    uint32_t mem_off;       /* its membranes in hk_snn_scratch.mem (int32 words) */
-    uint32_t bits_off;      /* its spike map in hk_snn_scratch.bits (u32 words); spiking layers */
-    int counter;            /* its spike counter in the counters array; spiking layers */
+    const int32_t *bias; /* [out.c], added every step */
+    int32_t threshold;   /* > 0; 0 marks the output layer, which integrates and never spikes */
+    uint32_t mem_off;    /* its membranes in hk_snn_scratch.mem (int32 words) */
+    uint32_t bits_off;   /* its spike map in hk_snn_scratch.bits (u32 words); spiking layers */
+    int counter;         /* its spike counter in the counters array; spiking layers */
 } hk_snn_layer;
 
 typedef struct {
     const hk_snn_layer *layers;
     int n_layers;
     int timesteps;
-    int reset;              /* HK_SNN_RESET_SOFT: u -= threshold; HARD: u = 0 */
-    int leak_shift;         /* 0: IF; k: LIF, u -= u >> k (arithmetic, floor) before each step's input */
-    int v_init_half;        /* 1: spiking membranes start at threshold / 2 */
-    int coding;             /* HK_SNN_DIRECT or HK_SNN_RATE */
-    int input_bits;         /* q = round(x * 2^input_bits), |q| <= 2^input_bits */
-    uint32_t seed;          /* xorshift32 state at the start of every inference (rate coding) */
-    hk_dims in;             /* the model input, channels-first */
-    float out_scale;        /* output = (float)membrane * out_scale */
-    int counter_synops;     /* counter indices; counter_in is -1 under direct coding */
+    int reset;          /* HK_SNN_RESET_SOFT: u -= threshold; HARD: u = 0 */
+    int leak_shift;     /* 0: IF; k: LIF, u -= u >> k (arithmetic, floor) before each step's input */
+    int v_init_half;    /* 1: spiking membranes start at threshold / 2 */
+    int coding;         /* HK_SNN_DIRECT or HK_SNN_RATE */
+    int input_bits;     /* q = round(x * 2^input_bits), |q| <= 2^input_bits */
+    uint32_t seed;      /* xorshift32 state at the start of every inference (rate coding) */
+    hk_dims in;         /* the model input, channels-first */
+    float out_scale;    /* output = (float)membrane * out_scale */
+    int counter_synops; /* counter indices; counter_in is -1 under direct coding */
     int counter_in;
 } hk_snn_net;
 
 /* Caller-owned working memory; sizes are computed by the code generator. Under rate coding the
  * input spikes take the first 2 * in_words words of bits (positive, then negative spikes). */
 typedef struct {
-    int32_t *mem;           /* every layer's membranes */
-    uint32_t *bits;         /* every spike map */
-    int32_t *q;             /* the quantized input, [H][W][C] */
-    int32_t *cur0;          /* direct coding: the first layer's constant input current */
+    int32_t *mem;   /* every layer's membranes */
+    uint32_t *bits; /* every spike map */
+    int32_t *q;     /* the quantized input, [H][W][C] */
+    int32_t *cur0;  /* direct coding: the first layer's constant input current */
 } hk_snn_scratch;
-
-/* floor(u / 2^k) without the implementation-defined >> of a negative int: for u < 0,
- * floor(u / 2^k) = -(((-u - 1) >> k) + 1), and -u - 1 = -(u + 1) never overflows. */
-HK_INLINE int32_t hk_snn_asr(int32_t u, int k)
-{
-    return u >= 0 ? u >> k : -((-(u + 1)) >> k) - 1;
-}
-
-/* Marsaglia's xorshift32 (13, 17, 5): advance the state and return it. */
-HK_INLINE uint32_t hk_snn_xorshift32(uint32_t *s)
-{
-    uint32_t x = *s;
-    x ^= x << 13;
-    x ^= x >> 17;
-    x ^= x << 5;
-    *s = x;
-    return x;
-}
 
 /* ---------------------------------------------------------------- input coding */
 /* q = sign(x) * (int)(|clamp(x * 2^bits)| + 0.5f), channels-first float in, [H][W][C] out. The
@@ -105,10 +89,10 @@ HK_INLINE void hk_snn_quantize_f32(const float *HK_RESTRICT x, hk_dims d, int bi
 /* Rate coding of one step: input j (in [H][W][C] order) draws r = xorshift32 >> (32 - bits) and
  * spikes when r < |q_j|, into pos (q > 0) or neg (q < 0). One draw per input, spiking or not.
  * Returns the number of spikes. */
-HK_SNN_NOINLINE uint32_t hk_snn_rate_encode(const int32_t *HK_RESTRICT q, hk_dims d, int bits, uint32_t *state,
-                                            uint32_t *HK_RESTRICT pos, uint32_t *HK_RESTRICT neg)
+HK_NOINLINE uint32_t hk_snn_rate_encode(const int32_t *HK_RESTRICT q, hk_dims d, int bits, uint32_t *state,
+                                        uint32_t *HK_RESTRICT pos, uint32_t *HK_RESTRICT neg)
 {
-    const int wpp = hk_snn_words(d.c);
+    const int wpp = hk_nn_words(d.c);
     uint32_t count = 0;
     for (int p = 0; p < d.h * d.w; p++) {
         for (int j = 0; j < wpp; j++) {
@@ -116,7 +100,7 @@ HK_SNN_NOINLINE uint32_t hk_snn_rate_encode(const int32_t *HK_RESTRICT q, hk_dim
             const int32_t *qp = q + p * d.c + 32 * j;
             uint32_t wp = 0, wn = 0;
             for (int b = 0; b < n; b++) {
-                const int32_t r = (int32_t)(hk_snn_xorshift32(state) >> (32 - bits));
+                const int32_t r = (int32_t)(hk_nn_xorshift32(state) >> (32 - bits));
                 if (qp[b] > 0 && r < qp[b]) {
                     wp |= 1u << b;
                     count++;
@@ -150,8 +134,8 @@ HK_INLINE void hk_snn_macrow_s32(int32_t *HK_RESTRICT acc, int32_t q, hk_snn_wei
 }
 
 /* cur[o] = bias[o] + sum_j q[j] * w[j][o] */
-HK_SNN_NOINLINE void hk_snn_current_dense_s32(const int32_t *HK_RESTRICT q, int n_in, hk_snn_weights w,
-                                              const int32_t *HK_RESTRICT bias, int n_out, int32_t *HK_RESTRICT cur)
+HK_NOINLINE void hk_snn_current_dense_s32(const int32_t *HK_RESTRICT q, int n_in, hk_snn_weights w,
+                                          const int32_t *HK_RESTRICT bias, int n_out, int32_t *HK_RESTRICT cur)
 {
     for (int o = 0; o < n_out; o++) {
         cur[o] = bias[o];
@@ -165,9 +149,9 @@ HK_SNN_NOINLINE void hk_snn_current_dense_s32(const int32_t *HK_RESTRICT q, int 
 }
 
 /* cur[oy][ox][f] = bias[f] + sum_{c,ky,kx} w[c][ky][kx][f] * q[oy*s+ky-pt][ox*s+kx-pl][c] */
-HK_SNN_NOINLINE void hk_snn_current_conv_s32(const int32_t *HK_RESTRICT q, hk_dims in, hk_snn_weights w,
-                                             const int32_t *HK_RESTRICT bias, hk_dims out, hk_conv_params p,
-                                             int32_t *HK_RESTRICT cur)
+HK_NOINLINE void hk_snn_current_conv_s32(const int32_t *HK_RESTRICT q, hk_dims in, hk_snn_weights w,
+                                         const int32_t *HK_RESTRICT bias, hk_dims out, hk_conv_params p,
+                                         int32_t *HK_RESTRICT cur)
 {
     const int k = p.kernel, nf = out.c;
     for (int oy = 0; oy < out.h; oy++) {
@@ -211,7 +195,7 @@ HK_INLINE void hk_snn_leak_bias_s32(int32_t *HK_RESTRICT u, int n_pix, int c, co
             }
         } else {
             for (int i = 0; i < c; i++) {
-                up[i] = up[i] - hk_snn_asr(up[i], leak_shift) + bias[i];
+                up[i] = up[i] - hk_nn_asr32(up[i], leak_shift) + bias[i];
             }
         }
     }
@@ -220,40 +204,40 @@ HK_INLINE void hk_snn_leak_bias_s32(int32_t *HK_RESTRICT u, int n_pix, int c, co
 /* The fire loop over [n_pix][c] membranes: PRE(v, i) runs before the threshold test, POST(v, i)
  * after the reset (i: the neuron's channel). Spelled out per variant so that no test on the
  * options is left inside the per-neuron loop. */
-#define HK_SNN_FIRE_LOOP(PRE, POST)                                       \
-    for (int p = 0; p < n_pix; p++) {                                     \
-        for (int j = 0; j < wpp; j++) {                                   \
-            const int n = c - 32 * j < 32 ? c - 32 * j : 32;              \
-            int32_t *up = u + p * c + 32 * j;                             \
+#define HK_SNN_FIRE_LOOP(PRE, POST)                                        \
+    for (int p = 0; p < n_pix; p++) {                                      \
+        for (int j = 0; j < wpp; j++) {                                    \
+            const int n = c - 32 * j < 32 ? c - 32 * j : 32;               \
+            int32_t *up = u + p * c + 32 * j;                              \
             const int32_t *cp = cur != NULL ? cur + p * c + 32 * j : NULL; \
-            uint32_t word = 0;                                            \
-            (void)cp;                                                     \
-            for (int b = 0; b < n; b++) {                                 \
-                int32_t v = up[b];                                        \
-                PRE;                                                      \
-                if (v >= threshold) {                                     \
-                    v = drop != 0 ? v - drop : 0;                         \
-                    word |= 1u << b;                                      \
-                }                                                         \
-                POST;                                                     \
-                up[b] = v;                                                \
-            }                                                             \
-            bits[p * wpp + j] = word;                                     \
-            while (word != 0u) { /* spikes are rare */                    \
-                word &= word - 1u;                                        \
-                count++;                                                  \
-            }                                                             \
-        }                                                                 \
+            uint32_t word = 0;                                             \
+            (void)cp;                                                      \
+            for (int b = 0; b < n; b++) {                                  \
+                int32_t v = up[b];                                         \
+                PRE;                                                       \
+                if (v >= threshold) {                                      \
+                    v = drop != 0 ? v - drop : 0;                          \
+                    word |= 1u << b;                                       \
+                }                                                          \
+                POST;                                                      \
+                up[b] = v;                                                 \
+            }                                                              \
+            bits[p * wpp + j] = word;                                      \
+            while (word != 0u) { /* spikes are rare */                     \
+                word &= word - 1u;                                         \
+                count++;                                                   \
+            }                                                              \
+        }                                                                  \
     }
 
 /* End of a step: a neuron with u >= threshold spikes (its bit is set) and resets, soft
  * (u -= threshold, RMP-SNN) or hard (u = 0). Returns the number of spikes.
  * With bias != NULL it also starts the next step, u = leak(u) + bias[channel], in the same pass
  * over the membranes (what hk_snn_run does; the last step's extra start is never read). */
-HK_SNN_NOINLINE uint32_t hk_snn_fire_s32(int32_t *HK_RESTRICT u, int n_pix, int c, int32_t threshold, int reset,
-                                         uint32_t *HK_RESTRICT bits, const int32_t *HK_RESTRICT bias, int leak_shift)
+HK_NOINLINE uint32_t hk_snn_fire_s32(int32_t *HK_RESTRICT u, int n_pix, int c, int32_t threshold, int reset,
+                                     uint32_t *HK_RESTRICT bits, const int32_t *HK_RESTRICT bias, int leak_shift)
 {
-    const int wpp = hk_snn_words(c);
+    const int wpp = hk_nn_words(c);
     const int32_t drop = reset == HK_SNN_RESET_SOFT ? threshold : 0; /* hard: u - u */
     const int32_t *cur = NULL;
     uint32_t count = 0;
@@ -262,24 +246,23 @@ HK_SNN_NOINLINE uint32_t hk_snn_fire_s32(int32_t *HK_RESTRICT u, int n_pix, int 
     } else if (leak_shift == 0) {
         HK_SNN_FIRE_LOOP((void)0, v += bias[32 * j + b])
     } else {
-        HK_SNN_FIRE_LOOP((void)0, v = v - hk_snn_asr(v, leak_shift) + bias[32 * j + b])
+        HK_SNN_FIRE_LOOP((void)0, v = v - hk_nn_asr32(v, leak_shift) + bias[32 * j + b])
     }
     return count;
 }
 
 /* A whole step of a layer driven by a constant current per neuron (direct coding's first
  * layer): u = leak(u) + cur, then fire as hk_snn_fire_s32. Returns the number of spikes. */
-HK_SNN_NOINLINE uint32_t hk_snn_integrate_fire_s32(int32_t *HK_RESTRICT u, const int32_t *HK_RESTRICT cur, int n_pix,
-                                                   int c, int leak_shift, int32_t threshold, int reset,
-                                                   uint32_t *HK_RESTRICT bits)
+HK_NOINLINE uint32_t hk_snn_integrate_fire_s32(int32_t *HK_RESTRICT u, const int32_t *HK_RESTRICT cur, int n_pix, int c,
+                                               int leak_shift, int32_t threshold, int reset, uint32_t *HK_RESTRICT bits)
 {
-    const int wpp = hk_snn_words(c);
+    const int wpp = hk_nn_words(c);
     const int32_t drop = reset == HK_SNN_RESET_SOFT ? threshold : 0;
     uint32_t count = 0;
     if (leak_shift == 0) {
         HK_SNN_FIRE_LOOP(v += cp[b], (void)0)
     } else {
-        HK_SNN_FIRE_LOOP(v = v - hk_snn_asr(v, leak_shift) + cp[b], (void)0)
+        HK_SNN_FIRE_LOOP(v = v - hk_nn_asr32(v, leak_shift) + cp[b], (void)0)
     }
     return count;
 }
@@ -320,8 +303,8 @@ HK_INLINE int hk_snn_begin(const hk_snn_net *net, const float *in, hk_snn_scratc
         if (first->kind == HK_SNN_CONV) {
             hk_snn_current_conv_s32(sc.q, first->in, first->w, first->bias, first->out, first->conv, sc.cur0);
         } else {
-            hk_snn_current_dense_s32(sc.q, first->in.c * first->in.h * first->in.w, first->w, first->bias,
-                                     first->out.c, sc.cur0);
+            hk_snn_current_dense_s32(sc.q, first->in.c * first->in.h * first->in.w, first->w, first->bias, first->out.c,
+                                     sc.cur0);
         }
     }
     return 0;
@@ -334,11 +317,10 @@ HK_INLINE int hk_snn_begin(const hk_snn_net *net, const float *in, hk_snn_scratc
  * A step of a spiking layer is: u = leak(u) + bias, accumulate the input spikes, fire. The first
  * part of step t+1 is done by the fire pass of step t (one pass over the membranes, not two); a
  * directly coded first layer does its whole step in one pass. */
-HK_INLINE int hk_snn_run(const hk_snn_net *net, const float *in, float *out, hk_snn_scratch sc,
-                         uint32_t *counters)
+HK_INLINE int hk_snn_run(const hk_snn_net *net, const float *in, float *out, hk_snn_scratch sc, uint32_t *counters)
 {
     const hk_snn_layer *last = &net->layers[net->n_layers - 1];
-    const int in_words = net->in.h * net->in.w * hk_snn_words(net->in.c);
+    const int in_words = net->in.h * net->in.w * hk_nn_words(net->in.c);
     const int direct = net->coding == HK_SNN_DIRECT;
     uint32_t state = net->seed, synops = 0;
 
@@ -369,8 +351,8 @@ HK_INLINE int hk_snn_run(const hk_snn_net *net, const float *in, float *out, hk_
                 } else {
                     synops += hk_snn_event(l, prev, u, 0);
                 }
-                counters[l->counter] += hk_snn_fire_s32(u, n_pix, l->out.c, l->threshold, net->reset, bits,
-                                                        l->bias, net->leak_shift);
+                counters[l->counter] +=
+                    hk_snn_fire_s32(u, n_pix, l->out.c, l->threshold, net->reset, bits, l->bias, net->leak_shift);
             }
             prev = bits;
         }

@@ -7,17 +7,12 @@
  * the kernels walk the pooled pixels and skip a whole window without spikes. */
 #ifndef HK_SNN_EVENT_H
 #define HK_SNN_EVENT_H
+#include "hk_nn.h"
 #include "hk_types.h"
 
 #define HK_SNN_MAX_KERNEL 7 /* conv kernel size limit: the per-pixel tap list lives on the stack */
 
-/* The layer kernels stay out of line: inlined into the time loop they would share one register
- * file and spill (measured: more instructions, not fewer, on Cortex-M4). */
-#if defined(__GNUC__)
-#define HK_SNN_NOINLINE static __attribute__((noinline, unused))
-#else
-#define HK_SNN_NOINLINE static inline
-#endif
+/* The layer kernels stay out of line (HK_NOINLINE, hk_nn.h): inlined into the time loop they spill. */
 
 /* A layer's weights: exactly one of w8 / w16 is set. */
 typedef struct {
@@ -25,40 +20,21 @@ typedef struct {
     const int16_t *w16;
 } hk_snn_weights;
 
-/* ---------------------------------------------------------------- bit helpers */
-/* Index of the lowest set bit of w != 0. GCC's builtin where the CPU has a count-leading-zeros
- * instruction (ctz = clz of the reversed word); a de Bruijn multiply elsewhere (Cortex-M0+). */
-HK_INLINE int hk_snn_ctz_portable(uint32_t w)
-{
-    static const uint8_t pos[32] = {0,  1,  28, 2,  29, 14, 24, 3,  30, 22, 20, 15, 25, 17, 4,  8,
-                                    31, 27, 13, 23, 21, 19, 16, 7,  26, 12, 18, 6,  11, 5,  10, 9};
-    return pos[((w & (0u - w)) * 0x077CB531u) >> 27];
-}
-
-#if defined(__GNUC__) && !defined(HK_SNN_PORTABLE) && \
-    (defined(__ARM_FEATURE_CLZ) || defined(__x86_64__) || defined(__aarch64__))
-HK_INLINE int hk_snn_ctz(uint32_t w) { return __builtin_ctz(w); }
-#else
-HK_INLINE int hk_snn_ctz(uint32_t w) { return hk_snn_ctz_portable(w); }
-#endif
-
-HK_INLINE int hk_snn_words(int c) { return (c + 31) >> 5; }
-
 /* ---------------------------------------------------------------- event-driven accumulation */
 /* u[0..n) += r[0..n) (negate: -=). The only place weights meet membranes; unrolled by 4 because
  * rows are short (one per filter or unit) and the loop overhead would otherwise dominate. */
-#define HK_SNN_ROW_LOOP(OP)                    \
-    do {                                       \
-        int i_ = 0;                            \
-        for (; i_ + 4 <= n; i_ += 4) {         \
-            u[i_] OP r[i_];                    \
-            u[i_ + 1] OP r[i_ + 1];            \
-            u[i_ + 2] OP r[i_ + 2];            \
-            u[i_ + 3] OP r[i_ + 3];            \
-        }                                      \
-        for (; i_ < n; i_++) {                 \
-            u[i_] OP r[i_];                    \
-        }                                      \
+#define HK_SNN_ROW_LOOP(OP)            \
+    do {                               \
+        int i_ = 0;                    \
+        for (; i_ + 4 <= n; i_ += 4) { \
+            u[i_] OP r[i_];            \
+            u[i_ + 1] OP r[i_ + 1];    \
+            u[i_ + 2] OP r[i_ + 2];    \
+            u[i_ + 3] OP r[i_ + 3];    \
+        }                              \
+        for (; i_ < n; i_++) {         \
+            u[i_] OP r[i_];            \
+        }                              \
     } while (0)
 
 HK_INLINE void hk_snn_addrow_s16(int32_t *HK_RESTRICT u, const int16_t *HK_RESTRICT r, int n) { HK_SNN_ROW_LOOP(+=); }
@@ -96,10 +72,10 @@ HK_INLINE uint32_t hk_snn_window_any(const uint32_t *bits, hk_dims in, int pool,
 
 /* Dense layer: every spike of input channel c in the window of pooled pixel (py, px) adds row
  * ((py * PW + px) * C + c). Returns the synaptic operations done. */
-HK_SNN_NOINLINE uint32_t hk_snn_dense_event_s32(const uint32_t *HK_RESTRICT bits, hk_dims in, int pool,
-                                                hk_snn_weights w, int n_out, int32_t *HK_RESTRICT u, int negate)
+HK_NOINLINE uint32_t hk_snn_dense_event_s32(const uint32_t *HK_RESTRICT bits, hk_dims in, int pool, hk_snn_weights w,
+                                            int n_out, int32_t *HK_RESTRICT u, int negate)
 {
-    const int wpp = hk_snn_words(in.c);
+    const int wpp = hk_nn_words(in.c);
     const int ph = in.h / pool, pw = in.w / pool;
     uint32_t synops = 0;
     for (int py = 0; py < ph; py++) {
@@ -114,7 +90,7 @@ HK_SNN_NOINLINE uint32_t hk_snn_dense_event_s32(const uint32_t *HK_RESTRICT bits
                     for (int j = 0; j < wpp; j++) {
                         uint32_t word = pix[j];
                         while (word != 0u) {
-                            const int c = 32 * j + hk_snn_ctz(word);
+                            const int c = 32 * j + hk_nn_ctz32(word);
                             word &= word - 1u;
                             hk_snn_addrow_s32(u, w, (base + (size_t)c) * (size_t)n_out, n_out, negate);
                             synops += (uint32_t)n_out;
@@ -130,11 +106,10 @@ HK_SNN_NOINLINE uint32_t hk_snn_dense_event_s32(const uint32_t *HK_RESTRICT bits
 /* Conv layer: a spike of channel c in the window of pooled pixel (py, px) adds w[c][ky][kx][0..F)
  * to the membranes of every output (oy, ox) with oy*s + ky - pt = py and ox*s + kx - pl = px.
  * The valid taps depend only on the pooled pixel, so they are listed once per pooled pixel. */
-HK_SNN_NOINLINE uint32_t hk_snn_conv_event_s32(const uint32_t *HK_RESTRICT bits, hk_dims in, int pool,
-                                               hk_snn_weights w, hk_dims out, hk_conv_params p,
-                                               int32_t *HK_RESTRICT u, int negate)
+HK_NOINLINE uint32_t hk_snn_conv_event_s32(const uint32_t *HK_RESTRICT bits, hk_dims in, int pool, hk_snn_weights w,
+                                           hk_dims out, hk_conv_params p, int32_t *HK_RESTRICT u, int negate)
 {
-    const int wpp = hk_snn_words(in.c);
+    const int wpp = hk_nn_words(in.c);
     const int ph = in.h / pool, pw = in.w / pool;
     const int k = p.kernel, nf = out.c, s = p.stride;
     int tap_w[HK_SNN_MAX_KERNEL * HK_SNN_MAX_KERNEL], tap_u[HK_SNN_MAX_KERNEL * HK_SNN_MAX_KERNEL];
@@ -184,7 +159,7 @@ HK_SNN_NOINLINE uint32_t hk_snn_conv_event_s32(const uint32_t *HK_RESTRICT bits,
                     for (int j = 0; j < wpp; j++) {
                         uint32_t word = pix[j];
                         while (word != 0u) {
-                            const int c = 32 * j + hk_snn_ctz(word);
+                            const int c = 32 * j + hk_nn_ctz32(word);
                             const size_t wc = (size_t)(c * k * k * nf);
                             word &= word - 1u;
                             for (int t = 0; t < n_taps; t++) {

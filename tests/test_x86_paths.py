@@ -1,5 +1,6 @@
-"""The x86-64 SIMD paths (kernels_c/hk_x86.h: dense, token dense, conv, attention heads;
-kernels_c/hk_exp_x86.h: the QuAKE kernels) against the portable C of the same build, bit for bit,
+"""The x86-64 SIMD paths (kernels_c/hk_dense_x86.h, hk_conv_x86.h, hk_attention_x86.h: token dense and
+attention heads, hk_norm_x86.h: layer norm; hk_exp_x86.h: the QuAKE kernels) against the portable C of
+the same build, bit for bit,
 under SSE2 (the x86-64 baseline), AVX2, AVX + FMA and the host board's own flags (-march=native),
 with and without FMA contraction; under ASan/UBSan; warning-free (and invisible) with every board's
 compiler; and whole generated models on the host board against the portable build.
@@ -34,7 +35,9 @@ if Path("/proc/cpuinfo").is_file():
             break
 
 HOST_FLAGS = list(get_board("host").cflags)
-# name -> (flags, CPU features they need, expected vector lanes of the NN path and of the exp path)
+# name -> (flags, CPU features they need, expected vector lanes of the NN path and of the exp path).
+# The layer norm's x86 path runs wherever the NN path does, except in a GNU C mode with FMA
+# contraction (host-board-contract on an FMA core), where it declines and the portable loop runs.
 BUILDS = {
     "sse2": (["-O2"], set(), 4, 4),
     "avx2": (["-O2", "-mavx2"], {"avx2"}, 8, 8),
@@ -93,11 +96,13 @@ def test_nn_paths_match_the_portable_c(build, tmp_path):
     if needs - CPU_FLAGS:
         pytest.skip(f"this CPU lacks {', '.join(sorted(needs - CPU_FLAGS))}")
     (path_fast, fast), (path_port, port) = _agree_pair(tmp_path, flags)
-    got = dict(kv.split("=") for kv in path_fast.split()[1:])
-    assert int(got["nn"]) > 0 and int(got["exp"]) > 0, f"the x86 paths are not in this build: {path_fast}"
+    got = {k: int(v) for k, v in (kv.split("=") for kv in path_fast.split()[1:])}
+    assert got["nn"] > 0 and got["exp"] > 0, f"the x86 paths are not in this build: {path_fast}"
     if nn is not None:
-        assert (int(got["nn"]), int(got["exp"])) == (nn, ex), path_fast
-    assert path_port.startswith("PATH nn=0 "), path_port
+        assert (got["nn"], got["exp"]) == (nn, ex), path_fast
+    if build != "host-board-contract":  # ISO C: nothing is contracted, so the layer norm's path runs
+        assert got["norm"] == got["nn"], f"the layer norm does not take its x86 path: {path_fast}"
+    assert path_port == f"PATH nn=0 exp={got['exp']} norm=0", path_port
     _compare(fast, port)
 
 
