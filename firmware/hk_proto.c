@@ -4,9 +4,8 @@
 /* CRC-32/ISO-HDLC, reflected polynomial 0xEDB88320, one nibble at a time: a 64-byte table is a
  * fair trade between the 1 KiB byte table and the 8-step bit loop on a Cortex-M0+. */
 static const uint32_t crc_nibble[16] = {
-    0x00000000u, 0x1DB71064u, 0x3B6E20C8u, 0x26D930ACu, 0x76DC4190u, 0x6B6B51F4u,
-    0x4DB26158u, 0x5005713Cu, 0xEDB88320u, 0xF00F9344u, 0xD6D6A3E8u, 0xCB61B38Cu,
-    0x9B64C2B0u, 0x86D3D2D4u, 0xA00AE278u, 0xBDBDF21Cu,
+    0x00000000u, 0x1DB71064u, 0x3B6E20C8u, 0x26D930ACu, 0x76DC4190u, 0x6B6B51F4u, 0x4DB26158u, 0x5005713Cu,
+    0xEDB88320u, 0xF00F9344u, 0xD6D6A3E8u, 0xCB61B38Cu, 0x9B64C2B0u, 0x86D3D2D4u, 0xA00AE278u, 0xBDBDF21Cu,
 };
 
 uint32_t hk_crc32_update(uint32_t crc, const uint8_t *p, size_t n)
@@ -21,10 +20,7 @@ uint32_t hk_crc32_update(uint32_t crc, const uint8_t *p, size_t n)
     return ~crc;
 }
 
-uint32_t hk_crc32(const uint8_t *p, size_t n)
-{
-    return hk_crc32_update(0u, p, n);
-}
+uint32_t hk_crc32(const uint8_t *p, size_t n) { return hk_crc32_update(0u, p, n); }
 
 /* A streaming COBS encoder, so a frame is encoded straight from its pieces (type, seq, payload,
  * crc) without first copying them into a body buffer. A block that reaches 254 data bytes is
@@ -140,8 +136,7 @@ int hk_cobs_decode(const uint8_t *src, size_t n, uint8_t *dst, size_t cap, size_
     return HK_OK;
 }
 
-size_t hk_frame_build(uint8_t type, uint8_t seq, const uint8_t *payload, size_t len, uint8_t *out,
-                      size_t cap)
+size_t hk_frame_build(uint8_t type, uint8_t seq, const uint8_t *payload, size_t len, uint8_t *out, size_t cap)
 {
     cobs_enc e;
     uint8_t head[2], tail[4];

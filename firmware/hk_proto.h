@@ -17,16 +17,17 @@
 #define HK_BODY_OVERHEAD 6u
 #define HK_MAX_BODY (HK_MAX_PAYLOAD + HK_BODY_OVERHEAD)
 #define HK_COBS_MAX(n) ((n) + (n) / 254u + 1u)
-#define HK_MAX_ENCODED HK_COBS_MAX(HK_MAX_BODY)   /* one frame without its 0x00 */
-#define HK_MAX_FRAME (HK_MAX_ENCODED + 1u)        /* one frame with its 0x00 */
+#define HK_MAX_ENCODED HK_COBS_MAX(HK_MAX_BODY) /* one frame without its 0x00 */
+#define HK_MAX_FRAME (HK_MAX_ENCODED + 1u)      /* one frame with its 0x00 */
 
 /* Message types. A reply has the request's type | HK_REPLY. */
 #define HK_MSG_INFO 0x01u
 #define HK_MSG_INFER 0x02u
 #define HK_MSG_BENCH 0x03u
 #define HK_MSG_INFER8 0x04u /* INFER with a lossless 8-bit input code: 4x fewer bytes */
-#define HK_MSG_OFFLOAD 0x85u /* reply to INFER/INFER8: the model hands the input to the host (MEANet);
-                                * 0x05 is never a request type */
+/* HK_MSG_OFFLOAD: the reply to INFER/INFER8 when the model hands the input to the host (MEANet);
+ * 0x05 is never a request type. */
+#define HK_MSG_OFFLOAD 0x85u
 #define HK_MSG_ERROR 0x7Fu
 #define HK_REPLY 0x80u
 
@@ -42,10 +43,10 @@
 
 /* Return codes of the decode/parse functions. */
 #define HK_OK 0
-#define HK_E_COBS (-1)   /* not valid COBS (a 0x00 inside, or a block running past the end) */
-#define HK_E_SHORT (-2)  /* body shorter than type + seq + crc */
-#define HK_E_CRC (-3)    /* CRC mismatch */
-#define HK_E_LONG (-4)   /* does not fit the output buffer or exceeds HK_MAX_BODY */
+#define HK_E_COBS (-1)  /* not valid COBS (a 0x00 inside, or a block running past the end) */
+#define HK_E_SHORT (-2) /* body shorter than type + seq + crc */
+#define HK_E_CRC (-3)   /* CRC mismatch */
+#define HK_E_LONG (-4)  /* does not fit the output buffer or exceeds HK_MAX_BODY */
 
 /* CRC-32/ISO-HDLC (zlib's crc32). Chain calls as zlib does: crc = hk_crc32_update(crc, p, n),
  * starting from 0. */
@@ -72,8 +73,7 @@ typedef struct {
 /* Build a whole frame (COBS body plus the 0x00 delimiter) into out. payload may be NULL when
  * len is 0. Returns the frame length, or 0 if len > HK_MAX_PAYLOAD or the frame exceeds cap
  * (HK_MAX_FRAME is always enough). */
-size_t hk_frame_build(uint8_t type, uint8_t seq, const uint8_t *payload, size_t len, uint8_t *out,
-                      size_t cap);
+size_t hk_frame_build(uint8_t type, uint8_t seq, const uint8_t *payload, size_t len, uint8_t *out, size_t cap);
 
 /* Parse one received frame enc[0..n) (without its 0x00): COBS-decode into body (may equal enc),
  * check length and CRC, fill *msg. Returns HK_OK or one of HK_E_*. */
@@ -144,9 +144,6 @@ static inline float hk_get_f32(const uint8_t *p)
 
 /* True if the float32 with these bits is finite (exponent not all ones); no math.h needed, and
  * immune to -ffast-math folding isfinite() to 1. */
-static inline int hk_f32_bits_finite(uint32_t bits)
-{
-    return (bits & 0x7F800000u) != 0x7F800000u;
-}
+static inline int hk_f32_bits_finite(uint32_t bits) { return (bits & 0x7F800000u) != 0x7F800000u; }
 
 #endif

@@ -38,15 +38,15 @@ __attribute__((noinline, used)) void hk_mark_end(void)
 }
 
 static hk_rx g_rx;
-static uint8_t g_payload[HK_MAX_PAYLOAD];   /* the reply payload being built */
-static uint8_t g_last[HK_MAX_FRAME];        /* the last reply frame, resent for a duplicate */
+static uint8_t g_payload[HK_MAX_PAYLOAD]; /* the reply payload being built */
+static uint8_t g_last[HK_MAX_FRAME];      /* the last reply frame, resent for a duplicate */
 static size_t g_last_len;
 static uint8_t g_last_seq;
 static uint32_t g_last_crc;
 static uint8_t g_have_last;
-static uint8_t g_err_frame[64];             /* replies to bad frames (never stored) */
+static uint8_t g_err_frame[64]; /* replies to bad frames (never stored) */
 
-static float g_in[HK_MODEL_N_IN];           /* the last accepted input; BENCH reuses it */
+static float g_in[HK_MODEL_N_IN]; /* the last accepted input; BENCH reuses it */
 static float g_out[HK_MODEL_N_OUT];
 static uint32_t g_extra[HK_MODEL_N_EXTRA + 1]; /* +1: no zero-length array for plain models */
 

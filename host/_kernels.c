@@ -136,12 +136,11 @@ static PyMethodDef kernels_methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
+/* clang-format off */
 static struct PyModuleDef kernels_module = {
     PyModuleDef_HEAD_INIT, "_kernels", "hilkit portable C kernels (host build).", -1, kernels_methods,
     NULL, NULL, NULL, NULL,
 };
+/* clang-format on */
 
-PyMODINIT_FUNC PyInit__kernels(void)
-{
-    return PyModule_Create(&kernels_module);
-}
+PyMODINIT_FUNC PyInit__kernels(void) { return PyModule_Create(&kernels_module); }

@@ -14,16 +14,10 @@
 
 #if defined(__linux__) || defined(__APPLE__)
 #include <stdio.h>
-static void out(const char *s)
-{
-    fputs(s, stdout);
-}
+static void out(const char *s) { fputs(s, stdout); }
 #else
 void hk_semihost_puts(const char *s);
-static void out(const char *s)
-{
-    hk_semihost_puts(s);
-}
+static void out(const char *s) { hk_semihost_puts(s); }
 #endif
 
 #define NMAX 1100
@@ -51,6 +45,7 @@ static int make_ints(int n, int shift, float offset)
 }
 
 static const uint32_t edge_bits[] = {
+    /* clang-format off */
     0xff800000u, /* -inf */ 0xc2c80000u, /* -100 */ 0xc2b00000u, /* -88 */ 0xc2ae0000u, /* -87 */
     0xc2b20000u, /* -89 */  0x00000000u, /* 0 */   0x80000000u, /* -0 */  0x42b00000u, /* 88 */
     0x42b20000u, /* 89 */   0x42b17218u, /* 88.72 */ 0x42b18000u, /* 88.75 */ 0x7f800000u, /* inf */
@@ -58,6 +53,7 @@ static const uint32_t edge_bits[] = {
     0x7f7fffffu, /* FLT_MAX */ 0xff7fffffu, /* -FLT_MAX */ 0x3f800000u, /* 1 */ 0xbf800000u, /* -1 */
     0x4e6e6b28u, /* 1e9 */  0xce6e6b28u, /* -1e9 */ 0x43800000u, /* 256 */ 0x43808000u, /* 257 */
     0x7fc00000u, /* NaN */  0xffc00000u, /* -NaN */ 0x7f800001u, /* sNaN */
+    /* clang-format on */
 };
 #define NEDGE ((int)(sizeof edge_bits / sizeof edge_bits[0]))
 
@@ -89,7 +85,7 @@ static int make_set(int k)
     }
     case 5:
         return make_ints(300, 21, 1000.0f); /* [996, 1004): softmax's unfolded path */
-    case 6: { /* masked attention: every third -inf */
+    case 6: {                               /* masked attention: every third -inf */
         int n = make_ints(333, 19, 0.0f);
         for (int i = 0; i < n; i += 3) {
             xin[i] = -INFINITY;
@@ -176,26 +172,26 @@ static char *put_s(char *p, const char *s)
 
 /* Every kernel on fixed-size static arrays: once inlined with a constant n, GCC checks the loop
  * bounds (-Waggressive-loop-optimizations, -Warray-bounds); this build runs with -Werror. */
-#define HK_AGREE_SIZES(N)                                                                         \
-    {                                                                                             \
-        static float xs[N], ys[N];                                                                \
-        hk_softmax_quake1_f32(xs, ys, N);                                                         \
-        hk_softmax_quake2_f32(xs, ys, N);                                                         \
-        hk_softmax_libm_f32(xs, ys, N);                                                           \
-        hk_logistic_quake1_f32(xs, ys, N);                                                        \
-        hk_logistic_quake2_f32(xs, ys, N);                                                        \
-        hk_logistic_libm_f32(xs, ys, N);                                                          \
-        hk_gelu_quake1_f32(xs, ys, N);                                                            \
-        hk_gelu_quake2_f32(xs, ys, N);                                                            \
-        hk_gelu_libm_f32(xs, ys, N);                                                              \
-        hk_gelu_tanh_quake1_f32(xs, ys, N);                                                       \
-        hk_gelu_tanh_quake2_f32(xs, ys, N);                                                       \
-        hk_gelu_tanh_libm_f32(xs, ys, N);                                                         \
-        hk_exp_quake1_f32(xs, ys, N);                                                             \
-        hk_exp_quake2_f32(xs, ys, N);                                                             \
-        hk_exp_libm_f32(xs, ys, N);                                                               \
-        hk_softmax_quake2_f32_c(xs, ys, N);                                                       \
-        ys[0] = hk_quake1_expf(xs[0]) + hk_quake2_expf(xs[0]);                                    \
+#define HK_AGREE_SIZES(N)                                      \
+    {                                                          \
+        static float xs[N], ys[N];                             \
+        hk_softmax_quake1_f32(xs, ys, N);                      \
+        hk_softmax_quake2_f32(xs, ys, N);                      \
+        hk_softmax_libm_f32(xs, ys, N);                        \
+        hk_logistic_quake1_f32(xs, ys, N);                     \
+        hk_logistic_quake2_f32(xs, ys, N);                     \
+        hk_logistic_libm_f32(xs, ys, N);                       \
+        hk_gelu_quake1_f32(xs, ys, N);                         \
+        hk_gelu_quake2_f32(xs, ys, N);                         \
+        hk_gelu_libm_f32(xs, ys, N);                           \
+        hk_gelu_tanh_quake1_f32(xs, ys, N);                    \
+        hk_gelu_tanh_quake2_f32(xs, ys, N);                    \
+        hk_gelu_tanh_libm_f32(xs, ys, N);                      \
+        hk_exp_quake1_f32(xs, ys, N);                          \
+        hk_exp_quake2_f32(xs, ys, N);                          \
+        hk_exp_libm_f32(xs, ys, N);                            \
+        hk_softmax_quake2_f32_c(xs, ys, N);                    \
+        ys[0] = hk_quake1_expf(xs[0]) + hk_quake2_expf(xs[0]); \
     }
 void hk_agree_constant_sizes(void);
 void hk_agree_constant_sizes(void)

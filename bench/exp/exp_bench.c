@@ -24,16 +24,10 @@
 
 #if defined(__linux__) || defined(__APPLE__)
 #include <stdio.h>
-static void out(const char *s)
-{
-    fputs(s, stdout);
-}
+static void out(const char *s) { fputs(s, stdout); }
 #else
 void hk_semihost_puts(const char *s);
-static void out(const char *s)
-{
-    hk_semihost_puts(s);
-}
+static void out(const char *s) { hk_semihost_puts(s); }
 #endif
 
 typedef void (*kernel_fn)(const float *x, float *y, int n);
@@ -46,10 +40,10 @@ __attribute__((noinline)) static void k_none(const float *x, float *y, int n)
 }
 
 /* One out-of-line copy of each kernel, so the marked span holds exactly one call. */
-#define HK_BENCH_WRAP(op, v)                                                                    \
+#define HK_BENCH_WRAP(op, v)                                                            \
     __attribute__((noinline)) static void b_##op##_##v(const float *x, float *y, int n) \
-    {                                                                                           \
-        hk_##op##_##v##_f32(x, y, n);                                                           \
+    {                                                                                   \
+        hk_##op##_##v##_f32(x, y, n);                                                   \
     }
 HK_BENCH_WRAP(softmax, libm)
 HK_BENCH_WRAP(softmax, quake1)
@@ -68,26 +62,26 @@ static const struct {
     const char *op, *exp;
     kernel_fn fn;
 } kernels[] = {
-    {"softmax", "libm", b_softmax_libm},     {"softmax", "quake1", b_softmax_quake1},
-    {"softmax", "quake2", b_softmax_quake2}, {"logistic", "libm", b_logistic_libm},
-    {"logistic", "quake1", b_logistic_quake1}, {"logistic", "quake2", b_logistic_quake2},
-    {"gelu", "libm", b_gelu_libm},           {"gelu", "quake1", b_gelu_quake1},
-    {"gelu", "quake2", b_gelu_quake2},       {"gelu_tanh", "libm", b_gelu_tanh_libm},
-    {"gelu_tanh", "quake1", b_gelu_tanh_quake1}, {"gelu_tanh", "quake2", b_gelu_tanh_quake2},
+    {"softmax", "libm", b_softmax_libm},
+    {"softmax", "quake1", b_softmax_quake1},
+    {"softmax", "quake2", b_softmax_quake2},
+    {"logistic", "libm", b_logistic_libm},
+    {"logistic", "quake1", b_logistic_quake1},
+    {"logistic", "quake2", b_logistic_quake2},
+    {"gelu", "libm", b_gelu_libm},
+    {"gelu", "quake1", b_gelu_quake1},
+    {"gelu", "quake2", b_gelu_quake2},
+    {"gelu_tanh", "libm", b_gelu_tanh_libm},
+    {"gelu_tanh", "quake1", b_gelu_tanh_quake1},
+    {"gelu_tanh", "quake2", b_gelu_tanh_quake2},
 };
 #define NK ((int)(sizeof kernels / sizeof kernels[0]))
 
 static volatile uint32_t marks;
 
-__attribute__((noinline, noipa)) void hk_bench_begin(void)
-{
-    marks = marks + 1u;
-}
+__attribute__((noinline, noipa)) void hk_bench_begin(void) { marks = marks + 1u; }
 
-__attribute__((noinline, noipa)) void hk_bench_end(void)
-{
-    marks = marks + 2u;
-}
+__attribute__((noinline, noipa)) void hk_bench_end(void) { marks = marks + 2u; }
 
 static float xs[HK_BENCH_N], ys[HK_BENCH_N];
 

@@ -107,8 +107,8 @@ static void print_stats(const char *range, stats st[NVAR], int last)
                "\"rms_uniform\": %.6e, \"min_signed\": %.6e, \"max_signed\": %.6e, "
                "\"max_rel_err_vs_expf\": %.6e, \"rms_rel_err_vs_expf\": %.6e}%s\n",
                var_names[v], (unsigned long long)s->count, s->max_rel, s->max_x, sqrt(s->sum2 / (double)s->count),
-               sqrt(s->wsum2 / s->wsum), s->min_signed, s->max_signed, s->max_rel_f,
-               sqrt(s->sum2_f / (double)s->count), v + 1 < NVAR ? "," : "");
+               sqrt(s->wsum2 / s->wsum), s->min_signed, s->max_signed, s->max_rel_f, sqrt(s->sum2_f / (double)s->count),
+               v + 1 < NVAR ? "," : "");
     }
     printf("  }%s\n", last ? "" : ",");
 }
@@ -162,7 +162,8 @@ static float best_c0(uint32_t k, int order, int lo, int hi, double *err)
 {
     while (hi - lo > 2) {
         int m1 = lo + (hi - lo) / 3, m2 = hi - (hi - lo) / 3;
-        if (max_err(1065353216.0f - 64.0f * (float)m1, k, order) <= max_err(1065353216.0f - 64.0f * (float)m2, k, order)) {
+        if (max_err(1065353216.0f - 64.0f * (float)m1, k, order) <=
+            max_err(1065353216.0f - 64.0f * (float)m2, k, order)) {
             hi = m2;
         } else {
             lo = m1;

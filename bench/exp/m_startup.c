@@ -27,10 +27,7 @@ void hk_semihost_puts(const char *s)
     __asm__ volatile("bkpt 0xAB" : "+r"(r0) : "r"(r1) : "memory");
 }
 
-static void hk_fault(void)
-{
-    hk_semihost_exit(3);
-}
+static void hk_fault(void) { hk_semihost_exit(3); }
 
 void hk_reset(void)
 {
@@ -45,7 +42,9 @@ void hk_reset(void)
     hk_semihost_exit(main());
 }
 
+/* clang-format off */
 __attribute__((section(".vectors"), used)) static void (*const hk_vectors[16])(void) = {
     (void (*)(void))(uintptr_t)&__stack_top, hk_reset, hk_fault, hk_fault, hk_fault, hk_fault,
     hk_fault, 0, 0, 0, 0, hk_fault, hk_fault, 0, hk_fault, hk_fault,
 };
+/* clang-format on */

@@ -33,26 +33,17 @@
 #define HK_KB_POOL 65536 /* floats shared by all the arrays of one case */
 #endif
 
-__attribute__((noinline, used)) void hk_mark_begin(void)
-{
-    __asm__ volatile("" ::: "memory");
-}
-__attribute__((noinline, used)) void hk_mark_end(void)
-{
-    __asm__ volatile("nop" ::: "memory");
-}
+__attribute__((noinline, used)) void hk_mark_begin(void) { __asm__ volatile("" ::: "memory"); }
+__attribute__((noinline, used)) void hk_mark_end(void) { __asm__ volatile("nop" ::: "memory"); }
 
 /* A compiled case: every array in the layout of its kernel (unused ones are ignored). */
-typedef void (*hk_kb_case)(const float *x, const float *w, const uint16_t *off, const int32_t *start,
-                           const float *b, float *y, float *s);
+typedef void (*hk_kb_case)(const float *x, const float *w, const uint16_t *off, const int32_t *start, const float *b,
+                           float *y, float *s);
 #ifdef HK_KB_CASES
 static int hk_kb_case_count(void);
 static hk_kb_case hk_kb_case_get(int i);
 #else
-static int hk_kb_case_count(void)
-{
-    return 0;
-}
+static int hk_kb_case_count(void) { return 0; }
 static hk_kb_case hk_kb_case_get(int i)
 {
     (void)i;
@@ -62,7 +53,7 @@ static hk_kb_case hk_kb_case_get(int i)
 
 static float g_pool[HK_KB_POOL];
 static uint16_t g_off[HK_KB_POOL / 2]; /* sparse offsets */
-static int32_t g_start[4097];         /* sparse filter starts */
+static int32_t g_start[4097];          /* sparse filter starts */
 
 static int get_byte(void)
 {
@@ -111,8 +102,7 @@ static void put_u32(uint32_t v)
 }
 
 /* The dense kernel as it was before register blocking: the bench's baseline. */
-HK_INLINE void kb_dense_naive(const float *x, int n_in, const float *w, const float *b, float *y, int n_out,
-                              int relu)
+HK_INLINE void kb_dense_naive(const float *x, int n_in, const float *w, const float *b, float *y, int n_out, int relu)
 {
     for (int o = 0; o < n_out; o++) {
         const float *row = w + (size_t)o * (size_t)n_in;
@@ -131,24 +121,23 @@ HK_INLINE void kb_dense_naive(const float *x, int n_in, const float *w, const fl
 }
 
 /* One out-of-line copy of each kernel: the marked span holds exactly one call. */
-__attribute__((noinline)) static void dense_naive(const float *x, int n_in, const float *w, const float *b,
-                                                  float *y, int n_out, int relu)
+__attribute__((noinline)) static void dense_naive(const float *x, int n_in, const float *w, const float *b, float *y,
+                                                  int n_out, int relu)
 {
     kb_dense_naive(x, n_in, w, b, y, n_out, relu);
 }
-__attribute__((noinline)) static void conv_naive(const float *x, hk_dims in, const float *w, const float *b,
-                                                 float *y, hk_dims out, hk_conv_params p, int relu)
+__attribute__((noinline)) static void conv_naive(const float *x, hk_dims in, const float *w, const float *b, float *y,
+                                                 hk_dims out, hk_conv_params p, int relu)
 {
     hk_conv2d_f32(x, in, w, b, y, out, p, relu);
 }
-__attribute__((noinline)) static void conv_blocked(const float *x, hk_dims in, const float *w, const float *b,
-                                                   float *y, hk_dims out, hk_conv_params p, int relu, float *s)
+__attribute__((noinline)) static void conv_blocked(const float *x, hk_dims in, const float *w, const float *b, float *y,
+                                                   hk_dims out, hk_conv_params p, int relu, float *s)
 {
     hk_conv2d_blocked_f32(x, in, w, b, y, out, p, relu, s);
 }
-__attribute__((noinline)) static void conv_blocked_scalar(const float *x, hk_dims in, const float *w,
-                                                          const float *b, float *y, hk_dims out,
-                                                          hk_conv_params p, int relu, float *s)
+__attribute__((noinline)) static void conv_blocked_scalar(const float *x, hk_dims in, const float *w, const float *b,
+                                                          float *y, hk_dims out, hk_conv_params p, int relu, float *s)
 {
     hk_conv2d_blocked_f32_c(x, in, w, b, y, out, p, relu, s);
 }
@@ -158,18 +147,18 @@ __attribute__((noinline)) static void conv_sparse(const float *x, hk_dims in, co
 {
     hk_conv2d_sparse_f32(x, in, w, off, start, b, y, out, p, relu, s);
 }
-__attribute__((noinline)) static void dense_fast(const float *x, int n_in, const float *w, const float *b,
-                                                 float *y, int n_out, int relu)
+__attribute__((noinline)) static void dense_fast(const float *x, int n_in, const float *w, const float *b, float *y,
+                                                 int n_out, int relu)
 {
     hk_dense_f32(x, n_in, w, b, y, n_out, relu);
 }
-__attribute__((noinline)) static void dense_scalar(const float *x, int n_in, const float *w, const float *b,
-                                                   float *y, int n_out, int relu)
+__attribute__((noinline)) static void dense_scalar(const float *x, int n_in, const float *w, const float *b, float *y,
+                                                   int n_out, int relu)
 {
     hk_dense_f32_c(x, n_in, w, b, y, n_out, relu);
 }
-__attribute__((noinline)) static void dense_blocked(const float *x, int n_in, const float *w, const float *b,
-                                                    float *y, int n_out, int relu)
+__attribute__((noinline)) static void dense_blocked(const float *x, int n_in, const float *w, const float *b, float *y,
+                                                    int n_out, int relu)
 {
     hk_dense_blocked_f32(x, n_in, w, b, y, n_out, relu);
 }
@@ -178,10 +167,7 @@ __attribute__((noinline)) static void dense_blocked_c(const float *x, int n_in, 
 {
     hk_dense_blocked_f32_c(x, n_in, w, b, y, n_out, relu);
 }
-__attribute__((noinline)) static void none(void)
-{
-    __asm__ volatile("" ::: "memory");
-}
+__attribute__((noinline)) static void none(void) { __asm__ volatile("" ::: "memory"); }
 
 static void do_conv(void)
 {

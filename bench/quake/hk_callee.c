@@ -114,8 +114,7 @@ static void on_exit_cb(qemu_plugin_id_t id, void *udata)
     (void)udata;
     if (g_out) {
         for (int i = 0; i < g_n_ctx; i++) {
-            fprintf(g_out, "E %#" PRIx64 " %" PRIu64 " %" PRIu64 "\n", g_ctx[i].addr, g_ctx[i].entries,
-                    g_ctx[i].insns);
+            fprintf(g_out, "E %#" PRIx64 " %" PRIu64 " %" PRIu64 "\n", g_ctx[i].addr, g_ctx[i].entries, g_ctx[i].insns);
         }
         if (g_overflow) {
             fprintf(g_out, "OVERFLOW\n");
@@ -125,8 +124,8 @@ static void on_exit_cb(qemu_plugin_id_t id, void *udata)
     }
 }
 
-__attribute__((visibility("default"))) int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_t *info,
-                                                               int argc, char **argv)
+__attribute__((visibility("default"))) int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_t *info, int argc,
+                                                               char **argv)
 {
     (void)info;
     int seen = 0;

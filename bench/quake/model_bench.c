@@ -25,16 +25,10 @@
 
 #if defined(__linux__) || defined(__APPLE__)
 #include <stdio.h>
-static void out(const char *s)
-{
-    fputs(s, stdout);
-}
+static void out(const char *s) { fputs(s, stdout); }
 #else
 void hk_semihost_puts(const char *s);
-static void out(const char *s)
-{
-    hk_semihost_puts(s);
-}
+static void out(const char *s) { hk_semihost_puts(s); }
 #endif
 
 typedef int (*infer_fn)(const float *in, float *out);
@@ -58,15 +52,9 @@ __attribute__((noinline)) float hk_free_expf(float x)
 
 static volatile uint32_t marks;
 
-__attribute__((noinline, noipa)) void hk_bench_begin(void)
-{
-    marks = marks + 1u;
-}
+__attribute__((noinline, noipa)) void hk_bench_begin(void) { marks = marks + 1u; }
 
-__attribute__((noinline, noipa)) void hk_bench_end(void)
-{
-    marks = marks + 2u;
-}
+__attribute__((noinline, noipa)) void hk_bench_end(void) { marks = marks + 2u; }
 
 static float ys[HKB_N_OUT];
 

@@ -62,7 +62,4 @@ uint64_t hk_board_cycles(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-void hk_board_exit(int status)
-{
-    exit(status);
-}
+void hk_board_exit(int status) { exit(status); }

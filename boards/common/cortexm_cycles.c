@@ -28,7 +28,7 @@ void hk_cycles_init(void);
 void hk_cycles_init(void)
 {
 #if __ARM_ARCH >= 7 || defined(__ARM_ARCH_8M_MAIN__) || defined(__ARM_ARCH_8_1M_MAIN__)
-    DEMCR |= 1u << 24; /* TRCENA */
+    DEMCR |= 1u << 24;                  /* TRCENA */
     if ((DWT_CTRL & (1u << 25)) == 0) { /* NOCYCCNT clear: the counter exists */
         uint32_t a;
         volatile int spin;

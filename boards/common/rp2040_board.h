@@ -16,8 +16,10 @@ typedef struct {
     uint32_t value;
 } hk_rp_step;
 
+/* clang-format off */
 #define HK_RP_WRITE(addr, value) {(addr), 0u, (value)}
 #define HK_RP_WAIT(addr, mask, value) {(addr), (mask), (value)}
+/* clang-format on */
 
 /* Atomic aliases of every peripheral register (both datasheets, "Atomic register access"): a write
  * to +0x2000 sets the written bits, to +0x3000 clears them, leaving the others alone. */

@@ -11,7 +11,7 @@
 #define XOSC_HZ 12000000u /* the Pico's crystal */
 #define PLL_FBDIV 125u    /* VCO = 12 MHz x 125 = 1500 MHz (750..1600 MHz allowed) */
 #define PLL_POSTDIV1 6u
-#define PLL_POSTDIV2 2u   /* 1500 / 6 / 2 = 125 MHz, the datasheet's low-jitter choice */
+#define PLL_POSTDIV2 2u /* 1500 / 6 / 2 = 125 MHz, the datasheet's low-jitter choice */
 #define SYS_HZ (XOSC_HZ / 1u * PLL_FBDIV / (PLL_POSTDIV1 * PLL_POSTDIV2))
 typedef char hk_rp2040_clk_peri_is_clk_sys[(SYS_HZ == HK_UART_CLOCK_HZ) ? 1 : -1];
 
@@ -27,8 +27,8 @@ typedef char hk_rp2040_clk_peri_is_clk_sys[(SYS_HZ == HK_UART_CLOCK_HZ) ? 1 : -1
 #define XOSC_CTRL 0x40024000u
 #define XOSC_STATUS 0x40024004u
 #define XOSC_STARTUP 0x4002400cu
-#define XOSC_ENABLE (0xfabu << 12)    /* CTRL.ENABLE magic */
-#define XOSC_RANGE_1_15MHZ 0xaa0u     /* CTRL.FREQ_RANGE */
+#define XOSC_ENABLE (0xfabu << 12) /* CTRL.ENABLE magic */
+#define XOSC_RANGE_1_15MHZ 0xaa0u  /* CTRL.FREQ_RANGE */
 #define XOSC_STABLE (1u << 31)
 #define XOSC_DELAY_1MS ((XOSC_HZ / 1000u + 255u) / 256u) /* STARTUP.DELAY counts 256 crystal cycles: 47 */
 
@@ -40,12 +40,12 @@ typedef char hk_rp2040_clk_peri_is_clk_sys[(SYS_HZ == HK_UART_CLOCK_HZ) ? 1 : -1
 #define CLK_SYS_DIV 0x40008040u
 #define CLK_SYS_SELECTED 0x40008044u
 #define CLK_PERI_CTRL 0x40008048u
-#define CLK_REF_SRC_XOSC 2u           /* CTRL.SRC: 0 rosc, 1 aux, 2 xosc */
-#define CLK_SYS_SRC_AUX 1u            /* CTRL.SRC: 0 clk_ref, 1 aux */
+#define CLK_REF_SRC_XOSC 2u /* CTRL.SRC: 0 rosc, 1 aux, 2 xosc */
+#define CLK_SYS_SRC_AUX 1u  /* CTRL.SRC: 0 clk_ref, 1 aux */
 #define CLK_SYS_AUXSRC_PLL_SYS (0u << 5)
 #define CLK_PERI_ENABLE (1u << 11)
 #define CLK_PERI_AUXSRC_CLK_SYS (0u << 5)
-#define CLK_DIV_1 (1u << 8)           /* DIV.INT [31:8] = 1 */
+#define CLK_DIV_1 (1u << 8) /* DIV.INT [31:8] = 1 */
 
 /* PLL_SYS */
 #define PLL_CS 0x40028000u
@@ -60,7 +60,7 @@ typedef char hk_rp2040_clk_peri_is_clk_sys[(SYS_HZ == HK_UART_CLOCK_HZ) ? 1 : -1
 /* IO_BANK0, PADS_BANK0 */
 #define IO_GPIO0_CTRL 0x40014004u
 #define IO_GPIO1_CTRL 0x4001400cu
-#define FUNCSEL_UART 2u               /* F2: GP0 uart0_tx, GP1 uart0_rx */
+#define FUNCSEL_UART 2u /* F2: GP0 uart0_tx, GP1 uart0_rx */
 #define PADS_GPIO0 0x4001c004u
 #define PADS_GPIO1 0x4001c008u
 #define PAD_IE (1u << 6)
@@ -73,7 +73,7 @@ typedef char hk_rp2040_clk_peri_is_clk_sys[(SYS_HZ == HK_UART_CLOCK_HZ) ? 1 : -1
 #define UART_FBRD 0x40034028u
 #define UART_LCR_H 0x4003402cu
 #define UART_CR 0x40034030u
-#define LCR_H_8N1_FIFO ((3u << 5) | (1u << 4)) /* WLEN 8 bits, FEN; no parity, 1 stop bit */
+#define LCR_H_8N1_FIFO ((3u << 5) | (1u << 4))        /* WLEN 8 bits, FEN; no parity, 1 stop bit */
 #define CR_ENABLE ((1u << 9) | (1u << 8) | (1u << 0)) /* RXE, TXE, UARTEN */
 
 const hk_rp_step hk_rp_init[] = {

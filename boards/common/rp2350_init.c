@@ -13,7 +13,7 @@
 #define XOSC_HZ 12000000u /* the Pico 2's crystal */
 #define PLL_FBDIV 125u    /* VCO = 12 MHz x 125 = 1500 MHz (750..1600 MHz allowed) */
 #define PLL_POSTDIV1 5u
-#define PLL_POSTDIV2 2u   /* 1500 / 5 / 2 = 150 MHz, the RP2350's rated clk_sys */
+#define PLL_POSTDIV2 2u /* 1500 / 5 / 2 = 150 MHz, the RP2350's rated clk_sys */
 #define SYS_HZ (XOSC_HZ / 1u * PLL_FBDIV / (PLL_POSTDIV1 * PLL_POSTDIV2))
 typedef char hk_rp2350_clk_peri_is_clk_sys[(SYS_HZ == HK_UART_CLOCK_HZ) ? 1 : -1];
 
@@ -43,12 +43,12 @@ typedef char hk_rp2350_clk_peri_is_clk_sys[(SYS_HZ == HK_UART_CLOCK_HZ) ? 1 : -1
 #define CLK_SYS_SELECTED 0x40010044u
 #define CLK_PERI_CTRL 0x40010048u
 #define CLK_PERI_DIV 0x4001004cu
-#define CLK_REF_SRC_XOSC 2u           /* CTRL.SRC: 0 rosc, 1 aux, 2 xosc, 3 lposc */
+#define CLK_REF_SRC_XOSC 2u /* CTRL.SRC: 0 rosc, 1 aux, 2 xosc, 3 lposc */
 #define CLK_SYS_SRC_AUX 1u
 #define CLK_SYS_AUXSRC_PLL_SYS (0u << 5)
 #define CLK_PERI_ENABLE (1u << 11)
 #define CLK_PERI_AUXSRC_CLK_SYS (0u << 5)
-#define CLK_DIV_1 (1u << 16)          /* DIV.INT starts at bit 16 on the RP2350 */
+#define CLK_DIV_1 (1u << 16) /* DIV.INT starts at bit 16 on the RP2350 */
 
 /* PLL_SYS */
 #define PLL_CS 0x40050000u
@@ -63,11 +63,11 @@ typedef char hk_rp2350_clk_peri_is_clk_sys[(SYS_HZ == HK_UART_CLOCK_HZ) ? 1 : -1
 /* IO_BANK0, PADS_BANK0 */
 #define IO_GPIO0_CTRL 0x40028004u
 #define IO_GPIO1_CTRL 0x4002800cu
-#define FUNCSEL_UART 2u               /* F2: GP0 uart0_tx, GP1 uart0_rx */
+#define FUNCSEL_UART 2u /* F2: GP0 uart0_tx, GP1 uart0_rx */
 #define PADS_GPIO0 0x40038004u
 #define PADS_GPIO1 0x40038008u
-#define PAD_ISO (1u << 8)             /* resets to 1: the pad keeps its state until this is cleared */
-#define PAD_IE (1u << 6)              /* resets to 0 on the RP2350 */
+#define PAD_ISO (1u << 8) /* resets to 1: the pad keeps its state until this is cleared */
+#define PAD_IE (1u << 6)  /* resets to 0 on the RP2350 */
 #define PAD_DRIVE_4MA (1u << 4)
 #define PAD_PUE (1u << 3)
 #define PAD_SCHMITT (1u << 1)

@@ -10,14 +10,8 @@
 #include "hk_board.h"
 
 /* Marker functions for the instruction-count plugin: never inlined, never merged (distinct asm). */
-__attribute__((noinline, used)) void hk_mark_begin(void)
-{
-    __asm__ volatile("" ::: "memory");
-}
-__attribute__((noinline, used)) void hk_mark_end(void)
-{
-    __asm__ volatile("nop" ::: "memory");
-}
+__attribute__((noinline, used)) void hk_mark_begin(void) { __asm__ volatile("" ::: "memory"); }
+__attribute__((noinline, used)) void hk_mark_end(void) { __asm__ volatile("nop" ::: "memory"); }
 
 static void put_u32(uint8_t *p, uint32_t v)
 {

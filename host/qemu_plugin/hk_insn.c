@@ -23,10 +23,7 @@ static uint64_t g_begin, g_end;
 static int g_have_markers;
 static FILE *g_out;
 
-static void on_tb(unsigned int vcpu, void *udata)
-{
-    g_count[vcpu % MAX_VCPUS] += (uint64_t)(uintptr_t)udata;
-}
+static void on_tb(unsigned int vcpu, void *udata) { g_count[vcpu % MAX_VCPUS] += (uint64_t)(uintptr_t)udata; }
 
 static void on_begin(unsigned int vcpu, void *udata)
 {
@@ -70,8 +67,8 @@ static void on_exit_cb(qemu_plugin_id_t id, void *udata)
     }
 }
 
-__attribute__((visibility("default"))) int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_t *info,
-                                                               int argc, char **argv)
+__attribute__((visibility("default"))) int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_t *info, int argc,
+                                                               char **argv)
 {
     (void)info;
     int have_b = 0, have_e = 0;
